@@ -1,0 +1,75 @@
+"""Paths, defaults (classes, split sizes, Table 2 settings, seed) and environment settings.
+
+Every tunable default of the project lives here, so a notebook's parameters cell
+and the tests read the same values. Environment variables:
+
+- ``CALTECH101_DIR``: folder holding ``<class>/image_XXXX.jpg`` (or an official
+  ``101_ObjectCategories`` folder). Checked first when locating the images.
+- ``CNNLIB_PROFILE``: ``full`` (default; what CI and the committed outputs use)
+  or ``smoke`` (a few epochs, for a quick developer check).
+- ``CNNLIB_CACHE_DIR``: where decoded images, features and trained models are
+  cached (default ``<repo>/.cache``).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DATA_DIR = REPO_ROOT / "data"
+RAW_DIR = DATA_DIR / "raw"
+SPLITS_DIR = DATA_DIR / "splits"
+CHECKSUMS_FILE = DATA_DIR / "caltech101_sha256.txt"
+FIGURES_DIR = REPO_ROOT / "figures"
+RESULTS_DIR = REPO_ROOT / "results"
+
+CLASSES: tuple[str, ...] = ("car_side", "hawksbill", "kangaroo", "scorpion", "starfish")
+SPLIT_SIZES: dict[str, int] = {"train": 50, "val": 10, "test": 20}  # images per class
+SPLITS: tuple[str, ...] = tuple(SPLIT_SIZES)
+SEED = 42
+IMAGE_SIZE = 224  # pixels, square
+
+# Official Caltech-101 archive (CaltechDATA record mzrjq-6wc02, CC BY 4.0).
+CALTECH101_URL = "https://data.caltech.edu/records/mzrjq-6wc02/files/caltech-101.zip?download=1"
+CALTECH101_ZIP_SHA256 = "331234750fc7f77520e50d9565e8b6907b03565e30320da1401130db08c61f91"
+CALTECH101_TAR_MEMBER = "caltech-101/101_ObjectCategories.tar.gz"
+CALTECH101_TAR_MD5 = "b224c7392d521a49829488ab0f1120d9"
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """Table 2 of the reference, plus what it leaves unsaid (patience, epoch cap)."""
+
+    learning_rate: float = 1e-3  # Adam
+    batch_size: int = 32
+    max_epochs: int = 100  # cap; early stopping usually ends far sooner
+    patience: int = 10  # epochs without val-loss improvement before stopping
+    monitor: str = "val_loss"  # best weights (lowest val loss) are restored
+
+
+PROFILES: dict[str, TrainSettings] = {
+    "full": TrainSettings(),
+    "smoke": replace(TrainSettings(), max_epochs=3, patience=2),
+}
+
+
+def profile_name() -> str:
+    """The active profile, from ``CNNLIB_PROFILE`` (default ``full``)."""
+    name = os.environ.get("CNNLIB_PROFILE", "full").strip().lower() or "full"
+    if name not in PROFILES:
+        raise ValueError(
+            f"CNNLIB_PROFILE={name!r} is not a known profile; use one of {sorted(PROFILES)}."
+        )
+    return name
+
+
+def train_settings(profile: str | None = None) -> TrainSettings:
+    """Training settings of a profile (default: the active one)."""
+    return PROFILES[profile or profile_name()]
+
+
+def cache_dir() -> Path:
+    """Folder for caches that are never committed (decoded images, features, models)."""
+    return Path(os.environ.get("CNNLIB_CACHE_DIR", REPO_ROOT / ".cache"))

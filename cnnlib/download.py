@@ -1,0 +1,115 @@
+"""Download the official Caltech-101 archive, verify it, and extract only the needed classes.
+
+The archive is a zip holding ``caltech-101/101_ObjectCategories.tar.gz``. Each
+step is checked: zip SHA-256, inner tar MD5, safe extraction (no member may leave
+the target folder), then every extracted image against the committed per-image
+SHA-256 list. A failed or interrupted download leaves no file a later run trusts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tarfile
+import tempfile
+import urllib.request
+import zipfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from cnnlib import config
+from cnnlib.data import DatasetError, verify_checksums
+
+
+def _digest(path: Path, algorithm: str) -> str:
+    h = hashlib.new(algorithm)
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def fetch(url: str, dest: Path, sha256: str | None, timeout: float = 60.0) -> Path:
+    """Download ``url`` to ``dest`` with a progress bar; verify SHA-256; rename atomically.
+
+    The bytes go to a temporary file beside ``dest``; it is removed on any failure,
+    so ``dest`` exists only when complete and verified.
+    """
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
+            total = int(response.headers.get("Content-Length") or 0) or None
+            with tqdm(total=total, unit="B", unit_scale=True, desc=f"download {dest.name}") as bar:
+                for block in iter(lambda: response.read(1 << 20), b""):
+                    out.write(block)
+                    bar.update(len(block))
+        if sha256 is not None and (got := _digest(Path(tmp), "sha256")) != sha256:
+            raise DatasetError(
+                f"Checksum mismatch for {url}: SHA-256 {got}, expected {sha256}. The partial file "
+                "was removed; retry, or download the archive by hand into data/raw/."
+            )
+        os.replace(tmp, dest)
+    except OSError as exc:
+        raise DatasetError(
+            f"Download of {url} failed ({exc}). Check the network, or download the archive by "
+            f"hand and set CALTECH101_DIR to its extracted 101_ObjectCategories folder."
+        ) from exc
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return dest
+
+
+def extract_classes(tar_path: Path, target: Path, classes: Sequence[str]) -> Path:
+    """Extract ``101_ObjectCategories/<class>/*`` for ``classes`` into ``target``; return the class root.
+
+    Uses tarfile's ``data`` filter: absolute paths, ``..`` and links leaving the
+    target are refused with ``DatasetError``.
+    """
+    prefixes = tuple(f"101_ObjectCategories/{c}/" for c in classes)
+    with tarfile.open(tar_path, "r:*") as archive:
+        members = [m for m in archive.getmembers() if m.name.lstrip("./").startswith(prefixes)]
+        if not members:
+            raise DatasetError(f"{tar_path} holds none of the classes {list(classes)}.")
+        try:
+            archive.extractall(target, members=members, filter="data")
+        except tarfile.FilterError as exc:
+            raise DatasetError(f"Refused unsafe archive member in {tar_path}: {exc}") from exc
+    return Path(target) / "101_ObjectCategories"
+
+
+def download_caltech101(
+    raw_dir: Path = config.RAW_DIR,
+    classes: Sequence[str] = config.CLASSES,
+    url: str = config.CALTECH101_URL,
+    zip_sha256: str | None = config.CALTECH101_ZIP_SHA256,
+    tar_member: str = config.CALTECH101_TAR_MEMBER,
+    tar_md5: str | None = config.CALTECH101_TAR_MD5,
+    checksums: Path | None = config.CHECKSUMS_FILE,
+) -> Path:
+    """Fetch the official archive into ``raw_dir`` and return the folder of class folders."""
+    raw_dir = Path(raw_dir)
+    zip_path = raw_dir / "caltech-101.zip"
+    if not zip_path.is_file():
+        fetch(url, zip_path, zip_sha256)
+    with tempfile.TemporaryDirectory(dir=raw_dir) as scratch:
+        with zipfile.ZipFile(zip_path) as archive:
+            if tar_member not in archive.namelist():
+                raise DatasetError(f"{zip_path} has no member {tar_member}; is it the Caltech-101 zip?")
+            tar_path = Path(archive.extract(tar_member, scratch))
+        if tar_md5 is not None and (got := _digest(tar_path, "md5")) != tar_md5:
+            raise DatasetError(f"{tar_member} in {zip_path} has MD5 {got}, expected {tar_md5}.")
+        staged = extract_classes(tar_path, Path(scratch) / "out", classes)
+        if checksums is not None:
+            verify_checksums(staged, classes, checksums)
+        final = raw_dir / "101_ObjectCategories"
+        final.mkdir(parents=True, exist_ok=True)
+        for cls in classes:
+            if (final / cls).exists():
+                shutil.rmtree(final / cls)
+            os.replace(staged / cls, final / cls)
+    return final

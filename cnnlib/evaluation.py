@@ -1,0 +1,46 @@
+"""Accuracy, confusion matrices and 95% intervals: numbers in, numbers out."""
+
+from __future__ import annotations
+
+import math
+
+import keras
+import numpy as np
+from sklearn.metrics import confusion_matrix
+
+Arrays = dict[str, tuple[np.ndarray, np.ndarray]]
+
+
+def wilson_interval(correct: int, total: int, z: float = 1.959964) -> tuple[float, float]:
+    """Wilson score interval for a proportion ``correct / total`` (default 95%); bounds in [0, 1]."""
+    if total <= 0:
+        raise ValueError("total must be positive")
+    p = correct / total
+    denom = 1 + z * z / total
+    centre = (p + z * z / (2 * total)) / denom
+    half = z * math.sqrt(p * (1 - p) / total + z * z / (4 * total * total)) / denom
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def predict_labels(model: keras.Model, x: np.ndarray, batch_size: int = 64) -> np.ndarray:
+    """Arg-max class index per image: int (N,)."""
+    return np.argmax(model.predict(x, batch_size=batch_size, verbose=0), axis=1)
+
+
+def split_metrics(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> dict:
+    """Accuracy with its Wilson 95% interval and the confusion matrix (rows true, columns predicted)."""
+    correct, total = int(np.sum(y_true == y_pred)), int(len(y_true))
+    low, high = wilson_interval(correct, total)
+    matrix = confusion_matrix(y_true, y_pred, labels=list(range(n_classes)))
+    return {"accuracy": correct / total, "correct": correct, "n": total,
+            "ci95": [round(low, 6), round(high, 6)], "confusion": matrix.tolist()}
+
+
+def evaluate(model: keras.Model, data: Arrays, n_classes: int) -> dict[str, dict]:
+    """``split_metrics`` for every split in ``data``."""
+    return {split: split_metrics(y, predict_labels(model, x), n_classes) for split, (x, y) in data.items()}
+
+
+def best_by(metrics: dict[str, dict[str, dict]], split: str = "val") -> str:
+    """Name of the model with the highest accuracy on ``split``; ties go to the earlier (simpler) model."""
+    return max(metrics, key=lambda name: (metrics[name][split]["accuracy"], -list(metrics).index(name)))

@@ -1,0 +1,45 @@
+"""Read and write ``results/*.json``: one schema, a provenance block, no timestamps."""
+
+from __future__ import annotations
+
+import json
+import platform
+from pathlib import Path
+
+from cnnlib import config
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of the packages that shape the numbers."""
+    import keras
+    import numpy
+    import sklearn
+    import tensorflow
+
+    return {"python": platform.python_version(), "tensorflow": tensorflow.__version__,
+            "keras": keras.__version__, "numpy": numpy.__version__, "scikit-learn": sklearn.__version__}
+
+
+def provenance(seed: int, manifest_sha256: str, profile: str, **extra) -> dict:
+    """The block every results file carries: seed, split hash, versions, profile, plus ``extra``."""
+    return {"seed": seed, "split_manifest_sha256": manifest_sha256, "profile": profile,
+            "packages": package_versions(), **extra}
+
+
+def write_results(name: str, payload: dict, folder: Path = config.RESULTS_DIR) -> Path:
+    """Write ``payload`` to ``folder/name.json`` (sorted keys, stable formatting); return the path."""
+    if "provenance" not in payload:
+        raise ValueError(f"results {name!r} lack a 'provenance' block; build one with provenance().")
+    path = Path(folder) / f"{name}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
+    return path
+
+
+def read_results(name: str, folder: Path = config.RESULTS_DIR, notebook: str | None = None) -> dict:
+    """Load ``folder/name.json``; a missing file names the notebook that writes it."""
+    path = Path(folder) / f"{name}.json"
+    if not path.is_file():
+        hint = f"Run notebooks/{notebook} first" if notebook else "Run the notebook that writes it first"
+        raise FileNotFoundError(f"Results file {path} not found. {hint} (or `make report`).")
+    return json.loads(path.read_text())

@@ -1,0 +1,140 @@
+"""Seeding, compile/fit with early stopping (Table 2), weight transfer, and a trained-model cache."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from cnnlib import config
+from cnnlib.architectures import ARCHITECTURES, VARIANTS, build_model
+
+Arrays = dict[str, tuple[np.ndarray, np.ndarray]]
+
+
+def set_seed(seed: int) -> None:
+    """Seed Python, NumPy and TensorFlow, and make TensorFlow ops deterministic.
+
+    Same seed, same machine -> same weights, same shuffles, same metrics.
+    """
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+
+
+def compile_model(model: keras.Model, settings: config.TrainSettings) -> keras.Model:
+    """Adam at ``settings.learning_rate``, sparse categorical cross-entropy, accuracy."""
+    model.compile(
+        optimizer=keras.optimizers.Adam(settings.learning_rate),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    return model
+
+
+def fit(
+    model: keras.Model, data: Arrays, settings: config.TrainSettings, verbose: int = 0
+) -> dict:
+    """Train on ``data['train']`` with early stopping on ``data['val']``; best weights restored.
+
+    Returns {"epochs_run", "best_epoch" (1-based), "history": {metric: [per epoch]}}.
+    """
+    stopper = keras.callbacks.EarlyStopping(
+        monitor=settings.monitor, patience=settings.patience, restore_best_weights=True
+    )
+    x, y = data["train"]
+    history = model.fit(
+        x, y, validation_data=data["val"], batch_size=settings.batch_size,
+        epochs=settings.max_epochs, callbacks=[stopper], shuffle=True, verbose=verbose,
+    )
+    curves = {k: [round(float(v), 6) for v in vals] for k, vals in history.history.items()}
+    best = int(np.argmin(curves[settings.monitor])) + 1
+    return {"epochs_run": len(curves[settings.monitor]), "best_epoch": best, "history": curves}
+
+
+def transfer_weights(source: keras.Model, target: keras.Model) -> list[str]:
+    """Copy weights of every layer that both models have under the same name and shapes.
+
+    Returns the names of the layers copied (the shared convolution stack; the
+    heads differ in shape and are left at their initialisation).
+    """
+    copied = []
+    source_layers = {layer.name: layer for layer in source.layers}
+    for layer in target.layers:
+        twin = source_layers.get(layer.name)
+        if twin is None or not layer.weights:
+            continue
+        if [w.shape for w in twin.get_weights()] == [w.shape for w in layer.get_weights()]:
+            layer.set_weights(twin.get_weights())
+            copied.append(layer.name)
+    return copied
+
+
+def _cache_key(variant: str, data_key: str, seed: int, settings: config.TrainSettings) -> str:
+    architecture, source = VARIANTS[variant]
+    recipe = {
+        "variant": variant, "layers": [asdict(s) for s in ARCHITECTURES[architecture]],
+        "source": source, "data": data_key, "seed": seed, "settings": asdict(settings),
+        "keras": keras.__version__, "tensorflow": tf.__version__,
+    }
+    return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def train_variant(
+    variant: str,
+    data: Arrays,
+    settings: config.TrainSettings,
+    seed: int = config.SEED,
+    source_model: keras.Model | None = None,
+    n_classes: int = len(config.CLASSES),
+    data_key: str = "",
+    cache: bool = True,
+) -> tuple[keras.Model, dict]:
+    """Build, (transfer,) train one variant of ``VARIANTS``; return (model, training record).
+
+    The seed is set right before building, so each variant's initialisation does not
+    depend on what ran before it. With ``cache`` the trained model and its record are
+    stored under ``config.cache_dir()/models``, keyed by variant, data, seed and
+    settings; a later call with the same key loads instead of training.
+    """
+    architecture, source = VARIANTS[variant]
+    if source is not None and source_model is None:
+        raise ValueError(f"{variant} starts from trained {source}; pass it as source_model.")
+    folder = config.cache_dir() / "models"
+    key = _cache_key(variant, data_key, seed, settings)
+    model_file, record_file = folder / f"{variant}_{key}.keras", folder / f"{variant}_{key}.json"
+    if cache and model_file.is_file() and record_file.is_file():
+        try:
+            return keras.models.load_model(model_file), json.loads(record_file.read_text())
+        except (OSError, ValueError):
+            pass  # unreadable cache: train again below
+    set_seed(seed)
+    model = compile_model(build_model(architecture, n_classes, name=variant), settings)
+    record: dict = {"variant": variant, "architecture": architecture, "transferred_from": source,
+                    "transferred_layers": []}
+    if source_model is not None:
+        record["transferred_layers"] = transfer_weights(source_model, model)
+    record.update(fit(model, data, settings))
+    if cache:
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = model_file.with_suffix(".tmp.keras")
+        model.save(tmp)
+        Path(tmp).replace(model_file)
+        record_file.write_text(json.dumps(record))
+    return model, record
+
+
+def train_all_variants(
+    data: Arrays, settings: config.TrainSettings, seed: int = config.SEED, **kwargs
+) -> tuple[dict[str, keras.Model], dict[str, dict]]:
+    """Train every variant in ``VARIANTS`` order (sources before the variants built on them)."""
+    models, records = {}, {}
+    for variant, (_, source) in VARIANTS.items():
+        models[variant], records[variant] = train_variant(
+            variant, data, settings, seed, source_model=models.get(source) if source else None, **kwargs
+        )
+    return models, records

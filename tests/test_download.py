@@ -1,0 +1,118 @@
+"""cnnlib.download against a real HTTP server on 127.0.0.1 serving an archive built here."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import http.server
+import io
+import tarfile
+import threading
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from cnnlib import data, download
+from conftest import make_dataset
+
+CLASSES = ("alpha", "beta")
+MEMBER = "caltech-101/101_ObjectCategories.tar.gz"
+
+
+def _tar_of(folder: Path, extra: dict[str, bytes] | None = None) -> bytes:
+    """A .tar.gz of ``folder`` under ``101_ObjectCategories/`` (plus raw ``extra`` members)."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        archive.add(folder, arcname="101_ObjectCategories")
+        for name, payload in (extra or {}).items():
+            info = tarfile.TarInfo(name)
+            info.size = len(payload)
+            archive.addfile(info, io.BytesIO(payload))
+    return buffer.getvalue()
+
+
+def _zip_of(tar_bytes: bytes) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr(MEMBER, tar_bytes)
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def server(tmp_path):
+    """Serve ``tmp_path/www`` over HTTP on a free loopback port; yields the base URL."""
+    www = tmp_path / "www"
+    www.mkdir()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(www))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}", www
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture
+def archive(tmp_path):
+    """Source images, their checksum list, and the zip bytes in the official layout."""
+    source = make_dataset(tmp_path / "source", CLASSES + ("gamma",), per_class=3)
+    sums = tmp_path / "SUMS"
+    sums.write_text("".join(f"{data.file_sha256(p)}  {p.relative_to(source).as_posix()}\n"
+                            for p in sorted(source.rglob("*.jpg"))))
+    tar_bytes = _tar_of(source)
+    return source, sums, tar_bytes, _zip_of(tar_bytes)
+
+
+def test_download_verifies_and_extracts_only_needed_classes(server, archive, tmp_path):
+    url, www = server
+    source, sums, tar_bytes, zip_bytes = archive
+    (www / "caltech-101.zip").write_bytes(zip_bytes)
+    raw = tmp_path / "raw"
+    root = download.download_caltech101(
+        raw, CLASSES, url=f"{url}/caltech-101.zip", zip_sha256=hashlib.sha256(zip_bytes).hexdigest(),
+        tar_member=MEMBER, tar_md5=hashlib.md5(tar_bytes).hexdigest(), checksums=sums,
+    )
+    assert root == raw / "101_ObjectCategories"
+    assert sorted(p.name for p in root.iterdir()) == ["alpha", "beta"]  # gamma not extracted
+    assert (root / "beta" / "image_0002.jpg").read_bytes() == (source / "beta" / "image_0002.jpg").read_bytes()
+    assert data.find_dataset(CLASSES, env={}, raw_dir=raw) == root
+    assert sorted(p.name for p in raw.iterdir()) == ["101_ObjectCategories", "caltech-101.zip"]
+
+
+def test_checksum_mismatch_removes_partial_file(server, archive, tmp_path):
+    url, www = server
+    (www / "caltech-101.zip").write_bytes(archive[3])
+    raw = tmp_path / "raw"
+    with pytest.raises(data.DatasetError, match="Checksum mismatch .* partial file was removed"):
+        download.download_caltech101(raw, CLASSES, url=f"{url}/caltech-101.zip", zip_sha256="0" * 64,
+                                     tar_member=MEMBER, tar_md5=None, checksums=None)
+    assert list(raw.iterdir()) == []
+
+
+def test_missing_url_gives_clear_error(server, tmp_path):
+    url, _ = server
+    with pytest.raises(data.DatasetError, match="Download of .* failed"):
+        download.fetch(f"{url}/absent.zip", tmp_path / "dl" / "x.zip", sha256=None)
+    assert list((tmp_path / "dl").iterdir()) == []  # no partial file left to trust
+
+
+def test_member_escaping_target_is_refused(archive, tmp_path):
+    source = archive[0]
+    evil = tmp_path / "evil.tar.gz"
+    evil.write_bytes(_tar_of(source, {"101_ObjectCategories/alpha/../../../escaped.txt": b"x"}))
+    with pytest.raises(data.DatasetError, match="Refused unsafe archive member"):
+        download.extract_classes(evil, tmp_path / "target", CLASSES)
+    assert not (tmp_path / "escaped.txt").exists()
+
+
+def test_altered_image_in_archive_fails_verification(server, archive, tmp_path):
+    url, www = server
+    source, sums, _, _ = archive
+    (source / "alpha" / "image_0001.jpg").write_bytes(b"tampered")
+    tar_bytes = _tar_of(source)
+    (www / "caltech-101.zip").write_bytes(_zip_of(tar_bytes))
+    with pytest.raises(data.DatasetError, match="do not match"):
+        download.download_caltech101(tmp_path / "raw", CLASSES, url=f"{url}/caltech-101.zip",
+                                     zip_sha256=None, tar_member=MEMBER, tar_md5=None, checksums=sums)
+    assert not (tmp_path / "raw" / "101_ObjectCategories").exists()
