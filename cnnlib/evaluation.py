@@ -44,3 +44,16 @@ def evaluate(model: keras.Model, data: Arrays, n_classes: int) -> dict[str, dict
 def best_by(metrics: dict[str, dict[str, dict]], split: str = "val") -> str:
     """Name of the model with the highest accuracy on ``split``; ties go to the earlier (simpler) model."""
     return max(metrics, key=lambda name: (metrics[name][split]["accuracy"], -list(metrics).index(name)))
+
+
+def accuracy_table(metrics: dict[str, dict[str, dict]]) -> "pd.DataFrame":
+    """One row per model: accuracy (%) with its 95% Wilson interval for each split."""
+    import pandas as pd
+
+    rows = {}
+    for name, per_split in metrics.items():
+        rows[name] = {
+            split: f"{100 * m['accuracy']:.1f}% [{100 * m['ci95'][0]:.0f}, {100 * m['ci95'][1]:.0f}]"
+            for split, m in per_split.items()
+        }
+    return pd.DataFrame.from_dict(rows, orient="index")

@@ -1,0 +1,37 @@
+# Two commands do everything:  `make report` (the main job) and `make test` (every test).
+# Images are found through CALTECH101_DIR, then data/raw/, else downloaded (see README).
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
+
+.PHONY: report notebooks test unit venv clean-cache
+
+## report: set up the venv, execute every notebook (regenerates figures/ and results/)
+report: notebooks
+
+## notebooks: execute every notebook in place, in order
+notebooks: venv
+	$(BIN)/jupyter nbconvert --to notebook --execute --inplace \
+	    --ExecutePreprocessor.timeout=1800 $(NOTEBOOKS)
+
+## test: unit tests, then nbval re-executes every notebook and checks its deterministic outputs
+test: venv
+	$(BIN)/python -m pytest tests --nbval-lax --nbval-current-env --nbval-cell-timeout=1800 notebooks
+
+## unit: unit tests only (fast)
+unit: venv
+	$(BIN)/python -m pytest tests
+
+venv: $(VENV)/.installed
+$(VENV)/.installed: requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $@
+
+## clean-cache: forget decoded images, features and trained models (they are rebuilt)
+clean-cache:
+	rm -rf .cache

@@ -1,0 +1,44 @@
+"""cnnlib.evaluation and cnnlib.results."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cnnlib import evaluation, results
+
+
+def test_wilson_interval_matches_published_values():
+    # Newcombe (1998), Statistics in Medicine 17:857, Table I: 81/263 -> 0.2553 to 0.3662.
+    low, high = evaluation.wilson_interval(81, 263)
+    assert (round(low, 4), round(high, 4)) == (0.2553, 0.3662)
+    # Same table: 0/10 -> 0 to 0.2775; 1/29 -> 0.0061 to 0.1718.
+    assert tuple(round(v, 4) for v in evaluation.wilson_interval(0, 10)) == (0.0, 0.2775)
+    assert tuple(round(v, 4) for v in evaluation.wilson_interval(1, 29)) == (0.0061, 0.1718)
+    with pytest.raises(ValueError):
+        evaluation.wilson_interval(1, 0)
+
+
+def test_split_metrics_confusion_orientation():
+    y_true = np.array([0, 0, 1, 2])
+    y_pred = np.array([0, 1, 1, 1])
+    m = evaluation.split_metrics(y_true, y_pred, n_classes=3)
+    assert m["confusion"] == [[1, 1, 0], [0, 1, 0], [0, 1, 0]]  # rows true, columns predicted
+    assert m["accuracy"] == 0.5 and m["correct"] == 2 and m["n"] == 4
+    assert m["ci95"][0] < 0.5 < m["ci95"][1]
+
+
+def test_best_by_breaks_ties_towards_earlier_model():
+    metrics = {"a": {"val": {"accuracy": 0.6}}, "b": {"val": {"accuracy": 0.7}}, "c": {"val": {"accuracy": 0.7}}}
+    assert evaluation.best_by(metrics) == "b"
+
+
+def test_results_round_trip_and_missing_file_message(tmp_path):
+    payload = {"value": 1, "provenance": {"seed": 3}}
+    path = results.write_results("thing", payload, folder=tmp_path)
+    assert results.read_results("thing", folder=tmp_path) == payload
+    assert path.read_text().endswith("}\n")
+    with pytest.raises(ValueError, match="provenance"):
+        results.write_results("bad", {"value": 1}, folder=tmp_path)
+    with pytest.raises(FileNotFoundError, match="notebooks/02_custom_architectures.ipynb"):
+        results.read_results("absent", folder=tmp_path, notebook="02_custom_architectures.ipynb")

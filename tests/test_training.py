@@ -1,0 +1,83 @@
+"""cnnlib.training: determinism, weight transfer, early stopping and the model cache."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cnnlib import architectures, config, evaluation, training
+
+
+def _tiny_data(n_per_class=6, n_classes=3, seed=0):
+    """Images whose class is the colour of a bright square: learnable in a few epochs."""
+    rng = np.random.default_rng(seed)
+    out = {}
+    for split, n in (("train", n_per_class), ("val", 2)):
+        y = np.repeat(np.arange(n_classes), n).astype(np.int32)
+        x = rng.integers(0, 60, size=(len(y), 224, 224, 3)).astype(np.uint8)
+        for i, label in enumerate(y):
+            x[i, 60:160, 60:160, label] = 250
+        out[split] = (x, y)
+    return out
+
+
+SETTINGS = config.TrainSettings(max_epochs=3, patience=2)
+
+
+def test_same_seed_gives_identical_training():
+    data = _tiny_data()
+    runs = []
+    for _ in range(2):
+        model, record = training.train_variant("arch1", data, SETTINGS, seed=5, n_classes=3, cache=False)
+        runs.append((record["history"], model.get_layer("conv1").get_weights()[0]))
+    assert runs[0][0] == runs[1][0]
+    np.testing.assert_array_equal(runs[0][1], runs[1][1])
+    other, _ = training.train_variant("arch1", data, SETTINGS, seed=6, n_classes=3, cache=False)
+    assert not np.array_equal(other.get_layer("conv1").get_weights()[0], runs[0][1])
+
+
+def test_transfer_copies_shared_layers_exactly():
+    training.set_seed(1)
+    source = architectures.build_model("arch2", n_classes=3)
+    target = architectures.build_model("arch3", n_classes=3)
+    before_head = target.get_layer("logits").get_weights()[0].copy()
+    copied = training.transfer_weights(source, target)
+    assert copied == ["conv1", "conv2", "conv3"]
+    for name in copied:
+        for w_src, w_dst in zip(source.get_layer(name).get_weights(), target.get_layer(name).get_weights()):
+            np.testing.assert_array_equal(w_src, w_dst)
+    np.testing.assert_array_equal(target.get_layer("logits").get_weights()[0], before_head)
+
+
+def test_train_variant_records_transfer_and_requires_source():
+    data = _tiny_data()
+    arch1, _ = training.train_variant("arch1", data, SETTINGS, n_classes=3, cache=False)
+    try:
+        training.train_variant("arch2_transfer", data, SETTINGS, n_classes=3, cache=False)
+    except ValueError as exc:
+        assert "pass it as source_model" in str(exc)
+    else:
+        raise AssertionError("arch2_transfer without its source must fail")
+    _, record = training.train_variant("arch2_transfer", data, SETTINGS, source_model=arch1, n_classes=3,
+                                       cache=False)
+    assert record["transferred_from"] == "arch1" and record["transferred_layers"] == ["conv1", "conv2"]
+    assert 1 <= record["best_epoch"] <= record["epochs_run"] <= SETTINGS.max_epochs
+
+
+def test_early_stopping_stops_and_restores_best():
+    data = _tiny_data()
+    settings = config.TrainSettings(max_epochs=40, patience=1, learning_rate=0.05)  # noisy: stops early
+    model, record = training.train_variant("arch1", data, settings, n_classes=3, cache=False)
+    assert record["epochs_run"] < settings.max_epochs
+    assert record["epochs_run"] - record["best_epoch"] == settings.patience
+    val_loss = model.evaluate(*data["val"], verbose=0)[0]
+    assert abs(val_loss - min(record["history"]["val_loss"])) < 1e-4
+
+
+def test_cache_returns_the_same_model():
+    data = _tiny_data()
+    first, record = training.train_variant("arch1", data, SETTINGS, n_classes=3, data_key="k")
+    again, record_again = training.train_variant("arch1", data, SETTINGS, n_classes=3, data_key="k")
+    assert record == record_again
+    np.testing.assert_array_equal(evaluation.predict_labels(first, data["val"][0]),
+                                  evaluation.predict_labels(again, data["val"][0]))
+    assert len(list((config.cache_dir() / "models").glob("arch1_*.keras"))) == 1
