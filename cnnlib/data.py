@@ -12,6 +12,7 @@ import io
 import os
 import tempfile
 import warnings
+import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -311,7 +312,7 @@ def load_split(
         try:
             with np.load(cache_file) as stored:
                 return {s: (stored[f"x_{s}"], stored[f"y_{s}"]) for s in manifest["split"].unique()}
-        except (OSError, ValueError, KeyError):
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
             cache_file.unlink(missing_ok=True)  # truncated or stale: rebuild below
     index = {c: i for i, c in enumerate(classes)}
     arrays = {}

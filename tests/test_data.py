@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cnnlib import data
+from cnnlib import config, data
 from conftest import make_dataset, tree_digest
 
 CLASSES = ("alpha", "beta", "gamma")
@@ -114,6 +114,10 @@ def test_load_split_shapes_labels_and_cache(dataset):
     assert sorted(np.bincount(y).tolist()) == [4, 4, 4]
     cached = data.load_split(manifest, dataset, CLASSES, size=48)
     assert all(np.array_equal(arrays[s][0], cached[s][0]) for s in arrays)
+    (cache_file,) = config.cache_dir().glob("images_*.npz")
+    cache_file.write_bytes(cache_file.read_bytes()[:64])  # truncated: rebuilt, not trusted
+    rebuilt = data.load_split(manifest, dataset, CLASSES, size=48)
+    assert all(np.array_equal(arrays[s][0], rebuilt[s][0]) for s in arrays)
 
 
 def test_verify_checksums_reports_altered_and_missing(dataset, tmp_path):

@@ -1,0 +1,200 @@
+"""VGG19 transfer learning: weights with honest provenance, a flat classifier, cached features.
+
+Weights, chosen by ``CNNLIB_VGG19_WEIGHTS``:
+
+- unset: ``weights="imagenet"`` through Keras's own download and cache (needs internet once);
+- a path: a local ``vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5`` (or any VGG19 notop
+  weights file); its MD5 is compared with the hash Keras publishes for the ImageNet file;
+- ``random``: explicit opt-in to random initialisation (seeded), a clearly labelled fallback.
+
+Anything else, or a failed download, raises ``WeightsUnavailable`` saying how to fix it.
+The classifier is one functional model (base layers, then ``flatten`` -> ``logits`` ->
+``predictions``) so ``block5_conv4`` is reachable directly for Grad-CAM and guided backprop.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import zipfile
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+from tqdm.auto import tqdm
+
+from cnnlib import config
+from cnnlib.data import atomic_write_bytes, file_sha256
+from cnnlib.training import compile_model, fit, set_seed
+
+ENV_VAR = "CNNLIB_VGG19_WEIGHTS"
+IMAGENET_NOTOP_MD5 = "253f8cb515780f3b799900260a226db6"  # Keras's published hash of the notop file
+IMAGENET_NOTOP_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"
+PREPROCESSING = "keras.applications.vgg19.preprocess_input (RGB->BGR, ImageNet mean subtracted, no scaling)"
+HEAD = "flatten (7x7x512 = 25088) -> dense logits -> softmax"
+GFLOP_PER_IMAGE = 39.3  # multiply-adds x 2 of the VGG19 conv base at 224 x 224 (19.6 GMAC)
+
+Arrays = dict[str, tuple[np.ndarray, np.ndarray]]
+
+
+class WeightsUnavailable(RuntimeError):
+    """The requested VGG19 weights cannot be loaded; the message says how to provide them."""
+
+
+@dataclass(frozen=True)
+class WeightsInfo:
+    """Which weights a VGG19 run used: stated in results, figure titles and the report."""
+
+    source: str  # "imagenet", "file" or "random"
+    label: str  # short human-readable label for titles, e.g. "ImageNet" or "RANDOM INIT (seed 42)"
+    is_imagenet: bool  # True only when the bytes are verifiably Keras's ImageNet file
+    sha256: str | None = None  # of the weights file, when there is one
+    path: str | None = None
+    seed: int | None = None
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+_HOW_TO = (
+    f"Provide the VGG19 weights in one of three ways: (1) run with internet access once, so Keras "
+    f"downloads and caches ImageNet weights in ~/.keras/models/; (2) set {ENV_VAR}=/path/to/"
+    f"{IMAGENET_NOTOP_FILE}; (3) set {ENV_VAR}=random to run with random initial weights - a "
+    "clearly labelled fallback whose results are NOT ImageNet results."
+)
+
+
+def _md5(path: Path) -> str:
+    digest = hashlib.md5()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def load_base(
+    env: Mapping[str, str] | None = None, seed: int = config.SEED, image_size: int = config.IMAGE_SIZE
+) -> tuple[keras.Model, WeightsInfo]:
+    """The VGG19 convolutional base (16 conv + 5 max-pool layers) and the weights it carries."""
+    env = os.environ if env is None else env
+    setting = env.get(ENV_VAR, "").strip()
+    shape = (image_size, image_size, 3)
+    if setting.lower() == "random":
+        set_seed(seed)
+        base = keras.applications.VGG19(include_top=False, weights=None, input_shape=shape)
+        return base, WeightsInfo("random", f"RANDOM INIT (seed {seed}), not ImageNet", False, seed=seed)
+    if setting:
+        path = Path(setting).expanduser()
+        if not path.is_file():
+            raise WeightsUnavailable(f"{ENV_VAR}={setting!r}: no such file. {_HOW_TO}")
+        try:
+            base = keras.applications.VGG19(include_top=False, weights=str(path), input_shape=shape)
+        except (ValueError, OSError) as exc:
+            raise WeightsUnavailable(f"{ENV_VAR}={setting!r} is not a VGG19 notop weights file ({exc}). {_HOW_TO}") from exc
+        is_imagenet = _md5(path) == IMAGENET_NOTOP_MD5
+        label = "ImageNet (local file)" if is_imagenet else f"local weights file {path.name} (not the ImageNet file)"
+        return base, WeightsInfo("file", label, is_imagenet, sha256=file_sha256(path), path=str(path))
+    try:
+        base = keras.applications.VGG19(include_top=False, weights="imagenet", input_shape=shape)
+    except Exception as exc:  # noqa: BLE001 - any download failure gets the same guidance
+        raise WeightsUnavailable(f"Could not download the ImageNet weights for VGG19 ({exc}). {_HOW_TO}") from exc
+    cached = Path(keras.src.backend.config.keras_home()) / "models" / IMAGENET_NOTOP_FILE  # Keras's cache
+    sha = file_sha256(cached) if cached.is_file() else None
+    return base, WeightsInfo("imagenet", "ImageNet", True, sha256=sha, path=str(cached) if sha else None)
+
+
+def preprocess(images: np.ndarray) -> np.ndarray:
+    """uint8 RGB (N, H, W, 3) -> float32 VGG19 input (BGR, ImageNet mean subtracted)."""
+    return keras.applications.vgg19.preprocess_input(np.asarray(images, dtype=np.float32).copy())
+
+
+def build_head(feature_shape: tuple[int, ...], n_classes: int) -> keras.Model:
+    """The new classification layer on cached base features: flatten -> logits -> softmax."""
+    inputs = keras.Input(feature_shape, name="features")
+    x = keras.layers.Flatten(name="flatten")(inputs)
+    logits = keras.layers.Dense(n_classes, name="logits")(x)
+    return keras.Model(inputs, keras.layers.Activation("softmax", name="predictions")(logits), name="vgg19_head")
+
+
+def build_classifier(base: keras.Model, head: keras.Model) -> keras.Model:
+    """One flat functional model: the base's layers, then the head's layers (weights shared)."""
+    x = base.output
+    for name in ("flatten", "logits", "predictions"):
+        x = head.get_layer(name)(x)
+    return keras.Model(base.input, x, name="vgg19")
+
+
+def _features_key(weights: WeightsInfo, split_key: str, image_size: int, dtype_policy: str) -> str:
+    identity = {"weights": weights.sha256 or f"{weights.source}-seed{weights.seed}", "split": split_key,
+                "preprocessing": PREPROCESSING, "size": image_size, "policy": dtype_policy,
+                "keras": keras.__version__}
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def extract_features(base: keras.Model, images: np.ndarray, batch_size: int = 16, desc: str = "") -> np.ndarray:
+    """Frozen-base features for uint8 images, batched with a progress bar: float32 (N, 7, 7, 512)."""
+
+    @tf.function(reduce_retracing=True)
+    def forward(batch):
+        return base(batch, training=False)
+
+    out = []
+    for start in tqdm(range(0, len(images), batch_size), desc=desc or "VGG19 features", leave=False):
+        out.append(np.asarray(forward(preprocess(images[start : start + batch_size])), dtype=np.float32))
+    return np.concatenate(out)
+
+
+def cached_features(
+    base: keras.Model, weights: WeightsInfo, arrays: Arrays, split_key: str, batch_size: int = 16
+) -> Arrays:
+    """``extract_features`` for every split, cached on disk by (weights, split, preprocessing, size, dtype).
+
+    A cache file that cannot be read or has the wrong shape is rebuilt, never trusted.
+    """
+    size = arrays[next(iter(arrays))][0].shape[1]
+    key = _features_key(weights, split_key, size, keras.config.dtype_policy().name)
+    path = config.cache_dir() / f"vgg19_features_{key}.npz"
+    expected = {s: len(y) for s, (_, y) in arrays.items()}
+    if path.is_file():
+        try:
+            with np.load(path) as stored:
+                features = {s: (stored[f"f_{s}"], arrays[s][1]) for s in arrays}
+            if all(len(features[s][0]) == n for s, n in expected.items()):
+                return features
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+            pass
+        path.unlink(missing_ok=True)
+    features = {s: (extract_features(base, x, batch_size, f"VGG19 features ({s})"), y) for s, (x, y) in arrays.items()}
+    buffer = io.BytesIO()
+    np.savez(buffer, **{f"f_{s}": f for s, (f, _) in features.items()})
+    atomic_write_bytes(path, buffer.getvalue())
+    return features
+
+
+def train_head(
+    features: Arrays, settings: config.TrainSettings, n_classes: int, seed: int = config.SEED
+) -> tuple[keras.Model, dict]:
+    """Train the new classification layer on cached features (Table 2 settings, early stopping)."""
+    set_seed(seed)
+    head = compile_model(build_head(features["train"][0].shape[1:], n_classes), settings)
+    return head, fit(head, features, settings)
+
+
+def fine_tune_block5(
+    model: keras.Model, arrays: Arrays, settings: config.TrainSettings, learning_rate: float = 1e-5
+) -> dict:
+    """Optional second stage: unfreeze block5 (and the head), train end to end on raw images.
+
+    Costs a full VGG19 forward and a block5 backward pass per image per epoch, so it is off
+    by default on CPU. Returns the training record of ``training.fit``.
+    """
+    for layer in model.layers:
+        layer.trainable = layer.name.startswith("block5") or layer.name in ("flatten", "logits", "predictions")
+    compile_model(model, settings.__class__(**{**asdict(settings), "learning_rate": learning_rate}))
+    prepared = {s: (preprocess(x), y) for s, (x, y) in arrays.items()}
+    return fit(model, prepared, settings)

@@ -1,0 +1,101 @@
+"""cnnlib.vgg19: weights provenance, the flat classifier, the feature cache. Small inputs (32 x 32) keep it fast."""
+
+from __future__ import annotations
+
+import h5py
+import keras
+import numpy as np
+import pytest
+from keras.src.legacy.saving import legacy_h5_format
+
+from cnnlib import config, training, vgg19
+
+SIZE = 32  # VGG19 notop accepts >= 32; weights do not depend on the input size
+
+
+def test_random_opt_in_is_seeded_and_labelled():
+    base, info = vgg19.load_base({vgg19.ENV_VAR: "random"}, seed=3, image_size=SIZE)
+    again, _ = vgg19.load_base({vgg19.ENV_VAR: "random"}, seed=3, image_size=SIZE)
+    assert info.source == "random" and not info.is_imagenet and "RANDOM INIT (seed 3)" in info.label
+    np.testing.assert_array_equal(base.get_layer("block1_conv1").get_weights()[0],
+                                  again.get_layer("block1_conv1").get_weights()[0])
+    assert len([l for l in base.layers if "conv" in l.name]) == 16
+    assert len([l for l in base.layers if "pool" in l.name]) == 5
+
+
+def test_local_weights_file_loads_exactly(tmp_path):
+    training.set_seed(11)
+    source = keras.applications.VGG19(include_top=False, weights=None, input_shape=(SIZE, SIZE, 3))
+    path = tmp_path / vgg19.IMAGENET_NOTOP_FILE
+    with h5py.File(path, "w") as fh:  # the legacy HDF5 layout of Keras's published notop file
+        legacy_h5_format.save_weights_to_hdf5_group(fh, source)
+    base, info = vgg19.load_base({vgg19.ENV_VAR: str(path)}, image_size=SIZE)
+    for a, b in zip(source.get_weights(), base.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert info.source == "file" and info.sha256 and not info.is_imagenet  # not the ImageNet bytes
+    assert "not the ImageNet file" in info.label
+
+
+def test_missing_weights_say_how_to_provide_them(tmp_path, monkeypatch):
+    def offline(*args, **kwargs):
+        raise OSError("network unreachable (test)")
+
+    monkeypatch.setattr(keras.src.utils.file_utils, "urlretrieve", offline)
+    monkeypatch.setattr(keras.src.backend.config, "_KERAS_DIR", str(tmp_path / "keras_home"))
+    with pytest.raises(vgg19.WeightsUnavailable) as info:
+        vgg19.load_base({}, image_size=SIZE)
+    message = str(info.value)
+    assert "CNNLIB_VGG19_WEIGHTS=/path/to/vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5" in message
+    assert "CNNLIB_VGG19_WEIGHTS=random" in message and "NOT ImageNet" in message
+    with pytest.raises(vgg19.WeightsUnavailable, match="no such file"):
+        vgg19.load_base({vgg19.ENV_VAR: str(tmp_path / "absent.h5")}, image_size=SIZE)
+    bad = tmp_path / "bad.h5"
+    bad.write_bytes(b"not hdf5")
+    with pytest.raises(vgg19.WeightsUnavailable, match="is not a VGG19 notop weights file"):
+        vgg19.load_base({vgg19.ENV_VAR: str(bad)}, image_size=SIZE)
+
+
+def _tiny_arrays(seed=0):
+    rng = np.random.default_rng(seed)
+    return {s: (rng.integers(0, 256, (n, SIZE, SIZE, 3), dtype=np.uint8), np.arange(n, dtype=np.int32) % 2)
+            for s, n in (("train", 6), ("val", 4))}
+
+
+def test_classifier_is_flat_and_equals_head_on_features():
+    base, info = vgg19.load_base({vgg19.ENV_VAR: "random"}, image_size=SIZE)
+    arrays = _tiny_arrays()
+    features = vgg19.cached_features(base, info, arrays, split_key="k")
+    head, record = vgg19.train_head(features, config.TrainSettings(max_epochs=2, patience=1), n_classes=2)
+    model = vgg19.build_classifier(base, head)
+    assert model.get_layer("block5_conv4") is base.get_layer("block5_conv4")  # reachable, not nested
+    assert not any(isinstance(layer, keras.Model) for layer in model.layers)
+    direct = model.predict(vgg19.preprocess(arrays["val"][0]), verbose=0)
+    np.testing.assert_allclose(direct, head.predict(features["val"][0], verbose=0), rtol=1e-4, atol=1e-6)
+    assert record["epochs_run"] <= 2
+
+
+def test_feature_cache_is_reused_and_rebuilt_when_truncated():
+    base, info = vgg19.load_base({vgg19.ENV_VAR: "random"}, image_size=SIZE)
+    arrays = _tiny_arrays()
+    first = vgg19.cached_features(base, info, arrays, split_key="k")
+    (cache_file,) = config.cache_dir().glob("vgg19_features_*.npz")
+    cache_file.write_bytes(cache_file.read_bytes()[:100])  # a truncated cache must not be trusted
+    second = vgg19.cached_features(base, info, arrays, split_key="k")
+    np.testing.assert_array_equal(first["val"][0], second["val"][0])
+    vgg19.cached_features(base, info, arrays, split_key="other split")
+    assert len(list(config.cache_dir().glob("vgg19_features_*.npz"))) == 2  # a new key, a new file
+
+
+def test_fine_tune_block5_trains_only_block5_and_head():
+    base, info = vgg19.load_base({vgg19.ENV_VAR: "random"}, image_size=SIZE)
+    arrays = _tiny_arrays()
+    features = vgg19.cached_features(base, info, arrays, split_key="k")
+    head, _ = vgg19.train_head(features, config.TrainSettings(max_epochs=1, patience=1), n_classes=2)
+    model = vgg19.build_classifier(base, head)
+    before = {l.name: [w.copy() for w in l.get_weights()] for l in model.layers if l.weights}
+    vgg19.fine_tune_block5(model, arrays, config.TrainSettings(max_epochs=1, patience=1), learning_rate=1e-3)
+    for layer in model.layers:
+        if layer.weights:
+            changed = any(not np.array_equal(a, b) for a, b in zip(before[layer.name], layer.get_weights()))
+            assert changed == (layer.name.startswith("block5") and "pool" not in layer.name
+                               or layer.name == "logits"), layer.name
