@@ -18,7 +18,7 @@ import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from cnnlib import config
 from cnnlib.data import DatasetError, verify_checksums

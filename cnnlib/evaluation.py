@@ -9,6 +9,7 @@ import numpy as np
 from sklearn.metrics import confusion_matrix
 
 Arrays = dict[str, tuple[np.ndarray, np.ndarray]]
+SPLIT_ORDER = ("train", "val", "test")
 
 
 def wilson_interval(correct: int, total: int, z: float = 1.959964) -> tuple[float, float]:
@@ -52,8 +53,10 @@ def accuracy_table(metrics: dict[str, dict[str, dict]]) -> "pd.DataFrame":
 
     rows = {}
     for name, per_split in metrics.items():
+        ordered = [s for s in SPLIT_ORDER if s in per_split] + [s for s in per_split if s not in SPLIT_ORDER]
         rows[name] = {
-            split: f"{100 * m['accuracy']:.1f}% [{100 * m['ci95'][0]:.0f}, {100 * m['ci95'][1]:.0f}]"
-            for split, m in per_split.items()
+            split: f"{100 * per_split[split]['accuracy']:.1f}% "
+                   f"[{100 * per_split[split]['ci95'][0]:.0f}, {100 * per_split[split]['ci95'][1]:.0f}]"
+            for split in ordered
         }
     return pd.DataFrame.from_dict(rows, orient="index")

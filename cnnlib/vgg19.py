@@ -18,6 +18,7 @@ import hashlib
 import io
 import json
 import os
+import weakref
 import zipfile
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
@@ -26,7 +27,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import tensorflow as tf
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from cnnlib import config
 from cnnlib.data import atomic_write_bytes, file_sha256
@@ -136,15 +137,23 @@ def _features_key(weights: WeightsInfo, split_key: str, image_size: int, dtype_p
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
 
 
+_FORWARD: "weakref.WeakKeyDictionary[keras.Model, tf.types.experimental.GenericFunction]" = weakref.WeakKeyDictionary()
+
+
+def compiled_forward(model: keras.Model):
+    """``model(x, training=False)`` as a tf.function with a fixed signature, built once per model."""
+    if model not in _FORWARD:
+        spec = tf.TensorSpec([None, *model.input.shape[1:]], tf.float32)
+        _FORWARD[model] = tf.function(lambda batch: model(batch, training=False), input_signature=[spec])
+    return _FORWARD[model]
+
+
 def extract_features(base: keras.Model, images: np.ndarray, batch_size: int = 16, desc: str = "") -> np.ndarray:
     """Frozen-base features for uint8 images, batched with a progress bar: float32 (N, 7, 7, 512)."""
-
-    @tf.function(reduce_retracing=True)
-    def forward(batch):
-        return base(batch, training=False)
-
+    forward = compiled_forward(base)
     out = []
-    for start in tqdm(range(0, len(images), batch_size), desc=desc or "VGG19 features", leave=False):
+    batches = range(0, len(images), batch_size)
+    for start in tqdm(batches, desc=desc or "VGG19 features", leave=False, disable=None):  # no bar off a terminal
         out.append(np.asarray(forward(preprocess(images[start : start + batch_size])), dtype=np.float32))
     return np.concatenate(out)
 
@@ -198,3 +207,29 @@ def fine_tune_block5(
     compile_model(model, settings.__class__(**{**asdict(settings), "learning_rate": learning_rate}))
     prepared = {s: (preprocess(x), y) for s, (x, y) in arrays.items()}
     return fit(model, prepared, settings)
+
+
+@dataclass
+class VGG19Run:
+    """Everything one VGG19 transfer-learning run produced."""
+
+    model: keras.Model  # flat classifier: preprocessed image -> class probabilities
+    head: keras.Model  # the trained new layer alone: cached features -> class probabilities
+    weights: WeightsInfo
+    features: Arrays  # {split: (features (N, 7, 7, 512), labels (N,))}
+    record: dict  # training record of the head (epochs, history)
+
+
+def fit_classifier(
+    arrays: Arrays,
+    split_key: str,
+    settings: config.TrainSettings,
+    seed: int = config.SEED,
+    n_classes: int = len(config.CLASSES),
+    env: Mapping[str, str] | None = None,
+) -> VGG19Run:
+    """The whole recipe: load weights, cached features, train the head, assemble the flat model."""
+    base, weights = load_base(env, seed=seed, image_size=arrays["train"][0].shape[1])
+    features = cached_features(base, weights, arrays, split_key)
+    head, record = train_head(features, settings, n_classes, seed)
+    return VGG19Run(build_classifier(base, head), head, weights, features, record)
