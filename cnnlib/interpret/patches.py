@@ -1,0 +1,68 @@
+"""Input patches that maximally activate a channel: the reference's per-image argmax, and top-k over a set."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+
+from cnnlib.interpret.feature_maps import feature_maps
+from cnnlib.receptive_field import input_box
+
+
+@dataclass(frozen=True)
+class Patch:
+    """Where a channel fired most: image index, neuron position, activation, input box (half-open)."""
+
+    channel: int
+    image: int
+    row: int
+    col: int
+    activation: float
+    box: tuple[int, int, int, int]  # (top, left, bottom, right) in input pixels, clipped to the image
+
+    def crop(self, images: np.ndarray) -> np.ndarray:
+        """The patch pixels from ``images[self.image]``: (bottom - top, right - left, 3)."""
+        top, left, bottom, right = self.box
+        return images[self.image, top:bottom, left:right]
+
+
+def argmax_patches(model: keras.Model, inputs: np.ndarray, layer_name: str, channels: Sequence[int]) -> list[Patch]:
+    """The reference's method on one input (N = 1): each channel's argmax neuron, projected to the input."""
+    acts = feature_maps(model, inputs[:1], [layer_name])[layer_name][0]
+    out = []
+    for ch in channels:
+        row, col = np.unravel_index(int(np.argmax(acts[..., ch])), acts.shape[:2])
+        out.append(Patch(ch, 0, int(row), int(col), float(acts[row, col, ch]),
+                         input_box(model, layer_name, int(row), int(col))))
+    return out
+
+
+def top_k_patches(
+    model: keras.Model, inputs: np.ndarray, layer_name: str, channels: Sequence[int], k: int = 9, batch_size: int = 32
+) -> dict[int, list[Patch]]:
+    """For each channel, the ``k`` images of ``inputs`` where it fires most (one patch per image, at its argmax).
+
+    Activations are computed in batches; only each image's per-channel maximum is kept, so
+    memory stays at (N, C). Returns {channel: patches sorted by activation, highest first}.
+    """
+    best_value, best_index = [], []
+    probe = keras.Model(model.input, model.get_layer(layer_name).output)
+    for start in range(0, len(inputs), batch_size):
+        acts = np.asarray(probe(np.asarray(inputs[start : start + batch_size], np.float32), training=False))
+        flat = acts.reshape(len(acts), -1, acts.shape[-1])  # (n, h*w, C)
+        best_index.append(flat.argmax(axis=1))
+        best_value.append(flat.max(axis=1))
+    values, positions = np.concatenate(best_value), np.concatenate(best_index)  # (N, C)
+    width = probe.output.shape[2]
+    result = {}
+    for ch in channels:
+        order = np.argsort(-values[:, ch], kind="stable")[:k]
+        result[ch] = [
+            Patch(ch, int(i), int(positions[i, ch] // width), int(positions[i, ch] % width), float(values[i, ch]),
+                  input_box(model, layer_name, int(positions[i, ch] // width), int(positions[i, ch] % width)))
+            for i in order
+        ]
+    return result
