@@ -14,6 +14,7 @@ import tempfile
 import warnings
 import zipfile
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -264,6 +265,37 @@ def atomic_write_bytes(path: Path, payload: bytes) -> None:
 
 
 # --------------------------------------------------------------------------- images
+
+
+@dataclass(frozen=True)
+class ProjectSplit:
+    """What every notebook after the first needs: the images, the committed split, the arrays."""
+
+    root: Path  # folder of class folders
+    manifest: pd.DataFrame
+    split_hash: str  # SHA-256 of the manifest file, the split's identity in caches and results
+    arrays: dict[str, tuple[np.ndarray, np.ndarray]]  # {split: (uint8 images, labels)}
+
+    def first_of_class(self, split: str, class_index: int) -> int:
+        """Index in ``arrays[split]`` of the first image (manifest order) of a class."""
+        labels = self.arrays[split][1]
+        if not np.any(labels == class_index):
+            raise DatasetError(f"No image of class {class_index} in split {split!r}.")
+        return int(np.argmax(labels == class_index))
+
+    def path_of(self, split: str, index: int) -> str:
+        """Relative path of image ``index`` of ``split``."""
+        return str(self.manifest[self.manifest["split"] == split]["path"].iloc[index])
+
+
+def load_project_split(
+    seed: int = config.SEED, classes: Sequence[str] = config.CLASSES, size: int = config.IMAGE_SIZE
+) -> ProjectSplit:
+    """Find the images, read the committed manifest ``data/splits/split_seed{seed}.csv``, load the arrays."""
+    root = ensure_dataset(classes)
+    path = config.SPLITS_DIR / f"split_seed{seed}.csv"
+    manifest = read_manifest(path)
+    return ProjectSplit(root, manifest, manifest_hash(path), load_split(manifest, root, classes, size))
 
 
 def load_image(path: Path, size: int = config.IMAGE_SIZE) -> np.ndarray:

@@ -128,6 +128,15 @@ def train_variant(
     return model, record
 
 
+def train_with_sources(
+    variant: str, data: Arrays, settings: config.TrainSettings, seed: int = config.SEED, **kwargs
+) -> tuple[keras.Model, dict]:
+    """``train_variant`` after (cached) training of the chain of variants it starts from."""
+    source = VARIANTS[variant][1]
+    source_model = train_with_sources(source, data, settings, seed, **kwargs)[0] if source else None
+    return train_variant(variant, data, settings, seed, source_model=source_model, **kwargs)
+
+
 def train_all_variants(
     data: Arrays, settings: config.TrainSettings, seed: int = config.SEED, **kwargs
 ) -> tuple[dict[str, keras.Model], dict[str, dict]]:

@@ -123,11 +123,18 @@ def build_head(feature_shape: tuple[int, ...], n_classes: int) -> keras.Model:
 
 
 def build_classifier(base: keras.Model, head: keras.Model) -> keras.Model:
-    """One flat functional model: the base's layers, then the head's layers (weights shared)."""
-    x = base.output
-    for name in ("flatten", "logits", "predictions"):
-        x = head.get_layer(name)(x)
-    return keras.Model(base.input, x, name="vgg19")
+    """One flat functional model: the base's layers, then fresh head layers carrying the head's weights.
+
+    Fresh layers (not the head's own) keep every layer with a single call site, so
+    ``model.get_layer("logits").output`` is connected to the image input, as Grad-CAM needs.
+    """
+    logits_src = head.get_layer("logits")
+    x = keras.layers.Flatten(name="flatten")(base.output)
+    dense = keras.layers.Dense(logits_src.units, name="logits")
+    logits = dense(x)
+    dense.set_weights(logits_src.get_weights())
+    outputs = keras.layers.Activation("softmax", name="predictions")(logits)
+    return keras.Model(base.input, outputs, name="vgg19")
 
 
 def _features_key(weights: WeightsInfo, split_key: str, image_size: int, dtype_policy: str) -> str:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from keras.src.legacy.saving import legacy_h5_format
 
-from cnnlib import config, training, vgg19
+from cnnlib import config, interpret, training, vgg19
 
 SIZE = 32  # VGG19 notop accepts >= 32; weights do not depend on the input size
 
@@ -72,6 +72,8 @@ def test_classifier_is_flat_and_equals_head_on_features():
     direct = model.predict(vgg19.preprocess(arrays["val"][0]), verbose=0)
     np.testing.assert_allclose(direct, head.predict(features["val"][0], verbose=0), rtol=1e-4, atol=1e-6)
     assert record["epochs_run"] <= 2
+    cams = interpret.grad_cam_raw(model, vgg19.preprocess(arrays["val"][0]), [0, 1], layer_name="block5_conv4")
+    assert cams.shape == (4, 2, 2, 2)  # logits reachable from the image input through block5_conv4
 
 
 def test_feature_cache_is_reused_and_rebuilt_when_truncated():

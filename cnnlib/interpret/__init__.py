@@ -12,9 +12,9 @@ rescale inside; ``vgg19.preprocess`` output for VGG19), float32 (N, H, W, 3).
 from cnnlib.interpret.feature_maps import conv_layer_names, feature_maps
 from cnnlib.interpret.gradcam import grad_cam, grad_cam_raw, guided_grad_cam
 from cnnlib.interpret.guided_backprop import guided_backprop, guided_copy, guided_relu
-from cnnlib.interpret.patches import argmax_patches, top_k_patches
+from cnnlib.interpret.patches import argmax_patches, channel_maxima, strongest_channels, top_k_patches
 
 __all__ = [
-    "argmax_patches", "conv_layer_names", "feature_maps", "grad_cam", "grad_cam_raw", "guided_backprop",
-    "guided_copy", "guided_grad_cam", "guided_relu", "top_k_patches",
+    "argmax_patches", "channel_maxima", "conv_layer_names", "feature_maps", "grad_cam", "grad_cam_raw", "guided_backprop",
+    "guided_copy", "guided_grad_cam", "guided_relu", "strongest_channels", "top_k_patches",
 ]

@@ -40,13 +40,12 @@ def argmax_patches(model: keras.Model, inputs: np.ndarray, layer_name: str, chan
     return out
 
 
-def top_k_patches(
-    model: keras.Model, inputs: np.ndarray, layer_name: str, channels: Sequence[int], k: int = 9, batch_size: int = 32
-) -> dict[int, list[Patch]]:
-    """For each channel, the ``k`` images of ``inputs`` where it fires most (one patch per image, at its argmax).
+def channel_maxima(
+    model: keras.Model, inputs: np.ndarray, layer_name: str, batch_size: int = 32
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each image's maximum per channel and where it is: values (N, C) float32, flat positions (N, C) int.
 
-    Activations are computed in batches; only each image's per-channel maximum is kept, so
-    memory stays at (N, C). Returns {channel: patches sorted by activation, highest first}.
+    Computed in batches, keeping only the maxima, so memory stays at (N, C).
     """
     best_value, best_index = [], []
     probe = keras.Model(model.input, model.get_layer(layer_name).output)
@@ -55,14 +54,30 @@ def top_k_patches(
         flat = acts.reshape(len(acts), -1, acts.shape[-1])  # (n, h*w, C)
         best_index.append(flat.argmax(axis=1))
         best_value.append(flat.max(axis=1))
-    values, positions = np.concatenate(best_value), np.concatenate(best_index)  # (N, C)
-    width = probe.output.shape[2]
+    return np.concatenate(best_value), np.concatenate(best_index)
+
+
+def strongest_channels(maxima: np.ndarray, n: int) -> list[int]:
+    """The ``n`` channels with the highest mean per-image maximum (``channel_maxima`` values), strongest first."""
+    return [int(c) for c in np.argsort(-maxima.mean(axis=0), kind="stable")[:n]]
+
+
+def top_k_patches(
+    model: keras.Model, inputs: np.ndarray, layer_name: str, channels: Sequence[int], k: int = 9,
+    batch_size: int = 32, maxima: tuple[np.ndarray, np.ndarray] | None = None,
+) -> dict[int, list[Patch]]:
+    """For each channel, the ``k`` images of ``inputs`` where it fires most (one patch per image, at its argmax).
+
+    Pass ``maxima`` (from ``channel_maxima``) to reuse a forward pass. Returns {channel: patches
+    sorted by activation, highest first}.
+    """
+    values, positions = maxima if maxima is not None else channel_maxima(model, inputs, layer_name, batch_size)
+    width = model.get_layer(layer_name).output.shape[2]
     result = {}
     for ch in channels:
         order = np.argsort(-values[:, ch], kind="stable")[:k]
-        result[ch] = [
-            Patch(ch, int(i), int(positions[i, ch] // width), int(positions[i, ch] % width), float(values[i, ch]),
-                  input_box(model, layer_name, int(positions[i, ch] // width), int(positions[i, ch] % width)))
-            for i in order
-        ]
+        result[ch] = []
+        for i in order:
+            row, col = divmod(int(positions[i, ch]), width)
+            result[ch].append(Patch(ch, int(i), row, col, float(values[i, ch]), input_box(model, layer_name, row, col)))
     return result
