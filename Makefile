@@ -6,10 +6,15 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 
-.PHONY: report notebooks test unit venv clean-cache
+.PHONY: report notebooks pdf test unit bench venv clean-cache
 
-## report: set up the venv, execute every notebook (regenerates figures/ and results/)
+## report: set up the venv, execute every notebook (regenerates figures/ and results/), build the PDF
 report: notebooks
+	$(MAKE) pdf
+
+## pdf: build report/report.pdf from results/ and figures/ only (no training)
+pdf: venv
+	$(BIN)/python -m cnnlib.report
 
 ## notebooks: execute every notebook in place, in order
 notebooks: venv
@@ -19,6 +24,10 @@ notebooks: venv
 ## test: unit tests, then nbval re-executes every notebook and checks its deterministic outputs
 test: venv
 	$(BIN)/python -m pytest tests --nbval-lax --nbval-current-env --nbval-cell-timeout=1800 notebooks
+
+## bench: performance benchmarks (print tables, write results/benchmark_*.json)
+bench: venv
+	$(BIN)/python benchmarks/bench_vgg19.py
 
 ## unit: unit tests only (fast)
 unit: venv

@@ -12,7 +12,7 @@ import seaborn as sns
 from cnnlib import config
 
 
-def save_figure(fig: plt.Figure, name: str, folder: Path = config.FIGURES_DIR, dpi: int = 150) -> Path:
+def save_figure(fig: plt.Figure, name: str, folder: Path = config.FIGURES_DIR, dpi: int = 120) -> Path:
     """Save ``fig`` as ``folder/name.png`` without time-stamped metadata, so reruns give equal files."""
     path = Path(folder) / f"{name}.png"
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,86 @@
+"""cnnlib.report: the PDF builds from the committed results and says what they say."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from pypdf import PdfReader
+
+from cnnlib import config, report
+
+SECTIONS = ["Introduction", "Data", "Training settings", "Architectures", "Comparison of the custom networks",
+            "Feature maps", "Patches that maximally activate a neuron", "VGG19 transfer learning",
+            "Guided backpropagation", "Grad-CAM", "Against the reference", "Provenance"]
+
+
+@pytest.fixture(scope="module")
+def pdf_text(tmp_path_factory):
+    out = tmp_path_factory.mktemp("report") / "report.pdf"
+    report.build(out)
+    pages = [page.extract_text() for page in PdfReader(out).pages]
+    return pages
+
+
+def _squash(text: str) -> str:
+    return " ".join(text.split())
+
+
+def test_pdf_has_every_section_and_key_numbers(pdf_text):
+    text = _squash(" ".join(pdf_text))
+    for title in SECTIONS:
+        assert title in text, title
+    for variant in report.VARIANTS + ("vgg19",):
+        metrics = json.loads((config.RESULTS_DIR / f"{variant}.json").read_text())["metrics"]
+        for split in ("train", "val", "test"):
+            assert report._with_ci(metrics[split]) in text, (variant, split)
+    counts = json.loads((config.RESULTS_DIR / "data_split.json").read_text())["counts"]["total"]
+    assert f"total {counts['train']} {counts['val']} {counts['test']} {counts['total']}" in text
+    best = json.loads((config.RESULTS_DIR / "custom_summary.json").read_text())["best_by_val"]
+    assert f"The best variant by validation accuracy, as in the reference, is {best}" in text
+
+
+def test_weights_are_stated_and_fallback_flagged_on_title_page(pdf_text):
+    weights = json.loads((config.RESULTS_DIR / "vgg19.json").read_text())["weights"]
+    first_page = _squash(pdf_text[0])
+    assert f"VGG19 weights: {weights['label']}" in first_page
+    if not weights["is_imagenet"]:
+        assert "These are not ImageNet transfer-learning results" in first_page
+        assert "not ImageNet" in _squash(" ".join(pdf_text))
+
+
+def _copy_inputs(tmp_path):
+    results, figures = tmp_path / "results", tmp_path / "figures"
+    shutil.copytree(config.RESULTS_DIR, results)
+    shutil.copytree(config.FIGURES_DIR, figures)
+    return results, figures
+
+
+def test_missing_results_file_names_the_notebook(tmp_path):
+    results, figures = _copy_inputs(tmp_path)
+    (results / "gradcam.json").unlink()
+    with pytest.raises(report.ReportInputMissing, match="07_gradcam.ipynb"):
+        report.collect(results, figures)
+
+
+def test_missing_figure_is_reported(tmp_path):
+    results, figures = _copy_inputs(tmp_path)
+    (figures / "gradcam_grid_vgg19.png").unlink()
+    with pytest.raises(report.ReportInputMissing, match="figures/gradcam_grid_vgg19.png is missing"):
+        report.collect(results, figures)
+
+
+def test_reference_comparison_arithmetic():
+    reference = json.loads(report.REFERENCE.read_text())
+    checks = {c["model"]: c for c in report._reference_matrix_checks(reference)}
+    assert checks["arch1"]["total"] == 100 and checks["arch1"]["diagonal"] == 53
+    assert checks["vgg19"]["diagonal"] == 97 and checks["vgg19"]["reported_test"] == "99.0%"
+    ours = {m: {"metrics": {s: {"accuracy": 0.5, "ci95": [0.4, 0.6]} for s in ("train", "val", "test")}}
+            for m in reference["accuracy"]}
+    ours["vgg19"]["weights"] = {"is_imagenet": False}
+    rows = {r["model"]: r["splits"] for r in report._reference_rows(reference, ours)}
+    assert rows["arch1"]["val"]["consistent"] == "no" and rows["arch1"]["test"]["consistent"] == "-"
+    assert rows["arch2"]["val"]["consistent"] == "yes"  # 0.60 lies in [0.4, 0.6]
+    assert rows["vgg19"]["test"]["consistent"] == "n/a"  # random-init VGG19 is not comparable
+    assert rows["arch1"]["val"]["reference_ci"] == "[48, 74]"  # Wilson interval of 31/50
