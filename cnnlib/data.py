@@ -91,13 +91,18 @@ def ensure_dataset(
 # --------------------------------------------------------------------------- checksums
 
 
-def file_sha256(path: Path) -> str:
-    """Hex SHA-256 of a file's bytes."""
-    digest = hashlib.sha256()
+def file_digest(path: Path, algorithm: str = "sha256") -> str:
+    """Hex digest of a file's bytes (any ``hashlib`` algorithm), read in 1 MiB blocks."""
+    digest = hashlib.new(algorithm)
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def file_sha256(path: Path) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    return file_digest(path, "sha256")
 
 
 def read_checksums(path: Path = config.CHECKSUMS_FILE) -> dict[str, str]:

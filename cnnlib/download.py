@@ -8,7 +8,6 @@ SHA-256 list. A failed or interrupted download leaves no file a later run trusts
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import tarfile
@@ -21,15 +20,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from cnnlib import config
-from cnnlib.data import DatasetError, verify_checksums
-
-
-def _digest(path: Path, algorithm: str) -> str:
-    h = hashlib.new(algorithm)
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+from cnnlib.data import DatasetError, file_digest, verify_checksums
 
 
 def fetch(url: str, dest: Path, sha256: str | None, timeout: float = 60.0) -> Path:
@@ -48,7 +39,7 @@ def fetch(url: str, dest: Path, sha256: str | None, timeout: float = 60.0) -> Pa
                 for block in iter(lambda: response.read(1 << 20), b""):
                     out.write(block)
                     bar.update(len(block))
-        if sha256 is not None and (got := _digest(Path(tmp), "sha256")) != sha256:
+        if sha256 is not None and (got := file_digest(Path(tmp), "sha256")) != sha256:
             raise DatasetError(
                 f"Checksum mismatch for {url}: SHA-256 {got}, expected {sha256}. The partial file "
                 "was removed; retry, or download the archive by hand into data/raw/."
@@ -101,7 +92,7 @@ def download_caltech101(
             if tar_member not in archive.namelist():
                 raise DatasetError(f"{zip_path} has no member {tar_member}; is it the Caltech-101 zip?")
             tar_path = Path(archive.extract(tar_member, scratch))
-        if tar_md5 is not None and (got := _digest(tar_path, "md5")) != tar_md5:
+        if tar_md5 is not None and (got := file_digest(tar_path, "md5")) != tar_md5:
             raise DatasetError(f"{tar_member} in {zip_path} has MD5 {got}, expected {tar_md5}.")
         staged = extract_classes(tar_path, Path(scratch) / "out", classes)
         if checksums is not None:

@@ -103,21 +103,28 @@ def _draw_box(ax: plt.Axes, box: tuple[int, int, int, int], colour: str = "red")
     ax.add_patch(plt.Rectangle((left - 0.5, top - 0.5), right - left, bottom - top, fill=False, color=colour, lw=1.5))
 
 
-def plot_argmax_patches(image: np.ndarray, boxes: Sequence[tuple[int, int, int, int]], labels: Sequence[str],
-                        title: str) -> plt.Figure:
-    """The image with each box drawn, then each box's crop, labelled (the reference's Tables 8-9, 11)."""
-    fig, axes = plt.subplots(1, len(boxes) + 1, figsize=(2.3 * (len(boxes) + 1), 2.6))
+def _input_and_panels(image: np.ndarray, panels: Sequence[tuple[np.ndarray, str]], title: str):
+    """A row: the input image, then one labelled panel per (array, label). Returns (fig, axes)."""
+    fig, axes = plt.subplots(1, len(panels) + 1, figsize=(2.3 * (len(panels) + 1), 2.6))
     axes[0].imshow(image)
     axes[0].set_title("input", fontsize=9)
-    for ax, box, label in zip(axes[1:], boxes, labels):
-        _draw_box(axes[0], box)
-        top, left, bottom, right = box
-        ax.imshow(image[top:bottom, left:right])
+    for ax, (panel, label) in zip(axes[1:], panels):
+        ax.imshow(panel)
         ax.set_title(label, fontsize=8)
     for ax in axes:
         ax.axis("off")
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
+    return fig, axes
+
+
+def plot_argmax_patches(image: np.ndarray, boxes: Sequence[tuple[int, int, int, int]], labels: Sequence[str],
+                        title: str) -> plt.Figure:
+    """The image with each box drawn, then each box's crop, labelled (the reference's Tables 8-9, 11)."""
+    crops = [image[top:bottom, left:right] for top, left, bottom, right in boxes]
+    fig, axes = _input_and_panels(image, list(zip(crops, labels)), title)
+    for box in boxes:
+        _draw_box(axes[0], box)
     return fig
 
 
@@ -146,17 +153,7 @@ def gradient_to_image(gradient: np.ndarray) -> np.ndarray:
 
 def plot_saliency_row(image: np.ndarray, maps: Mapping[str, np.ndarray], title: str) -> plt.Figure:
     """The input, then each (H, W, 3) gradient map rendered with ``gradient_to_image``."""
-    fig, axes = plt.subplots(1, len(maps) + 1, figsize=(2.3 * (len(maps) + 1), 2.6))
-    axes[0].imshow(image)
-    axes[0].set_title("input", fontsize=9)
-    for ax, (label, grad) in zip(axes[1:], maps.items()):
-        ax.imshow(gradient_to_image(grad))
-        ax.set_title(label, fontsize=8)
-    for ax in axes:
-        ax.axis("off")
-    fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    return fig
+    return _input_and_panels(image, [(gradient_to_image(g), label) for label, g in maps.items()], title)[0]
 
 
 def plot_gradcam_grid(images: np.ndarray, cams: np.ndarray, classes: Sequence[str], title: str,

@@ -30,7 +30,7 @@ import tensorflow as tf
 from tqdm import tqdm
 
 from cnnlib import config
-from cnnlib.data import atomic_write_bytes, file_sha256
+from cnnlib.data import atomic_write_bytes, file_digest, file_sha256
 from cnnlib.training import compile_model, fit, set_seed
 
 ENV_VAR = "CNNLIB_VGG19_WEIGHTS"
@@ -70,14 +70,6 @@ _HOW_TO = (
 )
 
 
-def _md5(path: Path) -> str:
-    digest = hashlib.md5()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def load_base(
     env: Mapping[str, str] | None = None, seed: int = config.SEED, image_size: int = config.IMAGE_SIZE
 ) -> tuple[keras.Model, WeightsInfo]:
@@ -97,7 +89,7 @@ def load_base(
             base = keras.applications.VGG19(include_top=False, weights=str(path), input_shape=shape)
         except (ValueError, OSError) as exc:
             raise WeightsUnavailable(f"{ENV_VAR}={setting!r} is not a VGG19 notop weights file ({exc}). {_HOW_TO}") from exc
-        is_imagenet = _md5(path) == IMAGENET_NOTOP_MD5
+        is_imagenet = file_digest(path, "md5") == IMAGENET_NOTOP_MD5
         label = "ImageNet (local file)" if is_imagenet else f"local weights file {path.name} (not the ImageNet file)"
         return base, WeightsInfo("file", label, is_imagenet, sha256=file_sha256(path), path=str(path))
     try:
