@@ -13,7 +13,7 @@ import resource
 import statistics
 import time
 
-from cnnlib import config, data, evaluation, training, vgg19  # first: imports TensorFlow quietly
+from cnnlib import config, evaluation, images, training, vgg19  # first: imports TensorFlow quietly
 
 import keras  # noqa: E402
 
@@ -40,10 +40,8 @@ def extraction_speed(base, images):
 
 def main():
     env = {vgg19.ENV_VAR: os.environ.get(vgg19.ENV_VAR, "random")}
-    root = data.ensure_dataset()
-    manifest_path = config.SPLITS_DIR / f"split_seed{config.SEED}.csv"
-    split_hash = data.manifest_hash(manifest_path)
-    arrays = data.load_split(data.read_manifest(manifest_path), root)
+    split = images.load_project_split()
+    split_hash, arrays = split.split_hash, split.arrays
     sample = arrays["train"][0][:BATCH]
     settings = config.train_settings("full")
     n_classes = len(config.CLASSES)

@@ -1,31 +1,26 @@
-"""Locate and verify the images, draw the split manifest, load images as uint8 arrays.
+"""Locate and verify the images, and draw the split manifest.
 
 Flow: ``find_dataset`` (or ``ensure_dataset``, which downloads when nothing is
-found) -> ``make_split`` -> ``write_manifest`` (committed CSV) -> ``load_split``
-(uint8 arrays, cached on disk). Nothing here ever writes into the dataset folder.
+found) -> ``verify_checksums`` -> ``make_split`` -> ``write_manifest`` (committed CSV);
+``cnnlib.images`` then decodes the manifest's images. Nothing here ever writes into
+the dataset folder.
 """
 
 from __future__ import annotations
 
-import hashlib
-import io
 import os
-import tempfile
 import warnings
-import zipfile
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from PIL import Image, ImageOps, UnidentifiedImageError
 
 from cnnlib import config
+from cnnlib.files import atomic_write_bytes, file_digest, file_sha256  # noqa: F401 (re-exported)
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 MANIFEST_COLUMNS = ["path", "class", "split", "sha256"]
-RESIZE_METHOD = "PIL bilinear (antialiased), aspect ratio not kept (as the reference)"
 
 
 class DatasetError(RuntimeError):
@@ -89,20 +84,6 @@ def ensure_dataset(
 
 
 # --------------------------------------------------------------------------- checksums
-
-
-def file_digest(path: Path, algorithm: str = "sha256") -> str:
-    """Hex digest of a file's bytes (any ``hashlib`` algorithm), read in 1 MiB blocks."""
-    digest = hashlib.new(algorithm)
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def file_sha256(path: Path) -> str:
-    """Hex SHA-256 of a file's bytes."""
-    return file_digest(path, "sha256")
 
 
 def read_checksums(path: Path = config.CHECKSUMS_FILE) -> dict[str, str]:
@@ -172,13 +153,17 @@ def make_split(
     classes: Sequence[str] = config.CLASSES,
     sizes: Mapping[str, int] = config.SPLIT_SIZES,
     seed: int = config.SEED,
+    exclude: Collection[str] = (),
 ) -> pd.DataFrame:
     """Stratified, seeded split: ``sizes[split]`` images per class, drawn without replacement.
 
     Images with identical content (same SHA-256) count once, so no picture can land in
-    two splits. Returns the manifest: columns path, class, split, sha256, sorted.
+    two splits; ``exclude`` lists relative paths to leave out (e.g. unreadable images
+    skipped by ``images.check_images``). Returns the manifest: columns path, class,
+    split, sha256, sorted.
     """
     images = list_images(root, classes)
+    images = images[~images["path"].isin(set(exclude))].reset_index(drop=True)
     images["sha256"] = [file_sha256(Path(root) / p) for p in images["path"]]
     duplicated = images["sha256"].duplicated(keep="first")
     if duplicated.any():
@@ -254,112 +239,3 @@ def read_manifest(path: Path) -> pd.DataFrame:
 def manifest_hash(path: Path) -> str:
     """SHA-256 of the manifest file: the split's identity in results and cache keys."""
     return file_sha256(Path(path))
-
-
-def atomic_write_bytes(path: Path, payload: bytes) -> None:
-    """Write to a temporary file beside ``path``, then rename: readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(payload)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-# --------------------------------------------------------------------------- images
-
-
-@dataclass(frozen=True)
-class ProjectSplit:
-    """What every notebook after the first needs: the images, the committed split, the arrays."""
-
-    root: Path  # folder of class folders
-    manifest: pd.DataFrame
-    split_hash: str  # SHA-256 of the manifest file, the split's identity in caches and results
-    arrays: dict[str, tuple[np.ndarray, np.ndarray]]  # {split: (uint8 images, labels)}
-
-    def first_of_class(self, split: str, class_index: int) -> int:
-        """Index in ``arrays[split]`` of the first image (manifest order) of a class."""
-        labels = self.arrays[split][1]
-        if not np.any(labels == class_index):
-            raise DatasetError(f"No image of class {class_index} in split {split!r}.")
-        return int(np.argmax(labels == class_index))
-
-    def path_of(self, split: str, index: int) -> str:
-        """Relative path of image ``index`` of ``split``."""
-        return str(self.manifest[self.manifest["split"] == split]["path"].iloc[index])
-
-
-def load_project_split(
-    seed: int = config.SEED, classes: Sequence[str] = config.CLASSES, size: int = config.IMAGE_SIZE
-) -> ProjectSplit:
-    """Find the images, read the committed manifest ``data/splits/split_seed{seed}.csv``, load the arrays."""
-    root = ensure_dataset(classes)
-    path = config.SPLITS_DIR / f"split_seed{seed}.csv"
-    manifest = read_manifest(path)
-    return ProjectSplit(root, manifest, manifest_hash(path), load_split(manifest, root, classes, size))
-
-
-def load_image(path: Path, size: int = config.IMAGE_SIZE) -> np.ndarray:
-    """Decode one image to uint8 (size, size, 3) RGB.
-
-    EXIF orientation is honoured; grayscale, palette, CMYK and 16-bit images are
-    converted; transparent pixels are composited on white; large JPEGs are decoded
-    at reduced scale (``draft``) so memory stays bounded.
-    """
-    try:
-        with Image.open(path) as img:
-            img.draft("RGB", (size, size))  # JPEG only: decode at >= size, saves memory and time
-            img = ImageOps.exif_transpose(img)
-            if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
-                rgba = img.convert("RGBA")
-                img = Image.alpha_composite(Image.new("RGBA", rgba.size, "white"), rgba)
-            elif img.mode.startswith("I;16") or img.mode == "I":
-                array16 = np.asarray(img, dtype=np.float64)
-                img = Image.fromarray((array16 / max(array16.max(), 1) * 255).astype(np.uint8))
-            img = img.convert("RGB").resize((size, size), Image.Resampling.BILINEAR)
-            return np.asarray(img, dtype=np.uint8)
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-        raise DatasetError(
-            f"Cannot read image {path}: {exc}. Replace or remove the file (the split manifest "
-            "must then be regenerated)."
-        ) from exc
-
-
-def load_split(
-    manifest: pd.DataFrame,
-    root: Path,
-    classes: Sequence[str] = config.CLASSES,
-    size: int = config.IMAGE_SIZE,
-    cache: bool = True,
-) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Decode every manifest image once: {split: (x uint8 (N, size, size, 3), y int32 (N,))}.
-
-    Labels index ``classes``. The decoded arrays are cached on disk, keyed by the
-    manifest content and the image size, so later notebooks load them in a second.
-    """
-    key = hashlib.sha256(
-        (manifest.to_csv(index=False) + f"|{size}|{RESIZE_METHOD}|{list(classes)}").encode()
-    ).hexdigest()[:16]
-    cache_file = config.cache_dir() / f"images_{key}.npz"
-    if cache and cache_file.is_file():
-        try:
-            with np.load(cache_file) as stored:
-                return {s: (stored[f"x_{s}"], stored[f"y_{s}"]) for s in manifest["split"].unique()}
-        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
-            cache_file.unlink(missing_ok=True)  # truncated or stale: rebuild below
-    index = {c: i for i, c in enumerate(classes)}
-    arrays = {}
-    for split in manifest["split"].unique():
-        rows = manifest[manifest["split"] == split]
-        x = np.stack([load_image(Path(root) / p, size) for p in rows["path"]])
-        y = np.array([index[c] for c in rows["class"]], dtype=np.int32)
-        arrays[split] = (x, y)
-    if cache:
-        buffer = io.BytesIO()
-        np.savez(buffer, **{f"{k}_{s}": v for s, xy in arrays.items() for k, v in zip("xy", xy)})
-        atomic_write_bytes(cache_file, buffer.getvalue())
-    return arrays

@@ -8,6 +8,7 @@ SHA-256 list. A failed or interrupted download leaves no file a later run trusts
 
 from __future__ import annotations
 
+import http.client
 import os
 import shutil
 import tarfile
@@ -20,7 +21,8 @@ from pathlib import Path
 from tqdm import tqdm
 
 from cnnlib import config
-from cnnlib.data import DatasetError, file_digest, verify_checksums
+from cnnlib.data import DatasetError, verify_checksums
+from cnnlib.files import file_digest
 
 
 def fetch(url: str, dest: Path, sha256: str | None, timeout: float = 60.0) -> Path:
@@ -35,17 +37,21 @@ def fetch(url: str, dest: Path, sha256: str | None, timeout: float = 60.0) -> Pa
     try:
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
             total = int(response.headers.get("Content-Length") or 0) or None
+            received = 0
             with tqdm(total=total, unit="B", unit_scale=True, desc=f"download {dest.name}") as bar:
                 for block in iter(lambda: response.read(1 << 20), b""):
                     out.write(block)
+                    received += len(block)
                     bar.update(len(block))
+            if total is not None and received != total:
+                raise http.client.IncompleteRead(b"", total - received)  # connection cut off
         if sha256 is not None and (got := file_digest(Path(tmp), "sha256")) != sha256:
             raise DatasetError(
                 f"Checksum mismatch for {url}: SHA-256 {got}, expected {sha256}. The partial file "
                 "was removed; retry, or download the archive by hand into data/raw/."
             )
         os.replace(tmp, dest)
-    except OSError as exc:
+    except (OSError, http.client.HTTPException) as exc:  # network errors, cut-off transfers
         raise DatasetError(
             f"Download of {url} failed ({exc}). Check the network, or download the archive by "
             f"hand and set CALTECH101_DIR to its extracted 101_ObjectCategories folder."

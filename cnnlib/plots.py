@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -10,14 +11,14 @@ import numpy as np
 import seaborn as sns
 
 from cnnlib import config
+from cnnlib.files import atomic_write_bytes
 
 
 def save_figure(fig: plt.Figure, name: str, folder: Path = config.FIGURES_DIR, dpi: int = 120) -> Path:
     """Save ``fig`` as ``folder/name.png`` without time-stamped metadata, so reruns give equal files."""
-    path = Path(folder) / f"{name}.png"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=dpi, bbox_inches="tight", metadata={"Software": None})
-    return path
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight", metadata={"Software": None})
+    return atomic_write_bytes(Path(folder) / f"{name}.png", buffer.getvalue())
 
 
 def plot_examples(images: np.ndarray, titles: Sequence[str], ncols: int | None = None) -> plt.Figure:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from cnnlib import config
 from cnnlib.evaluation import wilson_interval
+from cnnlib.files import file_sha256
 from cnnlib.results import read_results
 
 REPORT_DIR = config.REPO_ROOT / "report"
@@ -143,12 +144,11 @@ def collect(results_dir: Path = config.RESULTS_DIR, figures_dir: Path = config.F
     ours = {**{v: loaded[v] for v in VARIANTS}, "vgg19": vgg}
     provenance = vgg["provenance"]
     checksums = config.CHECKSUMS_FILE
-    from cnnlib.data import file_sha256  # report may read data files' hashes, nothing more
-
     return {
         "classes": split["classes"],
         "table1": [{"class": c, **split["counts"][c]} for c in [*split["classes"], "total"]],
         "resize_method": split["resize_method"], "image_size": split["image_size"],
+        "skipped_unreadable": len(split.get("skipped_unreadable", [])),
         "settings": loaded["arch1"]["provenance"]["training_settings"],
         "arch_tables": summary["tables"],
         "variants": [{"name": v, "transferred_from": loaded[v]["training"]["transferred_from"] or "-",

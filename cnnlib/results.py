@@ -7,6 +7,7 @@ import platform
 from pathlib import Path
 
 from cnnlib import config
+from cnnlib.files import atomic_write_bytes
 
 
 def package_versions() -> dict[str, str]:
@@ -30,10 +31,8 @@ def write_results(name: str, payload: dict, folder: Path = config.RESULTS_DIR) -
     """Write ``payload`` to ``folder/name.json`` (sorted keys, stable formatting); return the path."""
     if "provenance" not in payload:
         raise ValueError(f"results {name!r} lack a 'provenance' block; build one with provenance().")
-    path = Path(folder) / f"{name}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
-    return path
+    text = json.dumps(payload, indent=2, sort_keys=True) + "\n"
+    return atomic_write_bytes(Path(folder) / f"{name}.json", text.encode())
 
 
 def read_results(name: str, folder: Path = config.RESULTS_DIR, notebook: str | None = None) -> dict:

@@ -13,6 +13,7 @@ import tensorflow as tf
 
 from cnnlib import config
 from cnnlib.architectures import ARCHITECTURES, VARIANTS, build_model
+from cnnlib.files import atomic_write_bytes
 
 Arrays = dict[str, tuple[np.ndarray, np.ndarray]]
 
@@ -110,8 +111,8 @@ def train_variant(
     if cache and model_file.is_file() and record_file.is_file():
         try:
             return keras.models.load_model(model_file), json.loads(record_file.read_text())
-        except (OSError, ValueError):
-            pass  # unreadable cache: train again below
+        except Exception:  # noqa: BLE001 - any unreadable cache (truncated zip, bad JSON) is retrained
+            model_file.unlink(missing_ok=True)
     set_seed(seed)
     model = compile_model(build_model(architecture, n_classes, name=variant), settings)
     record: dict = {"variant": variant, "architecture": architecture, "transferred_from": source,
@@ -121,10 +122,10 @@ def train_variant(
     record.update(fit(model, data, settings))
     if cache:
         folder.mkdir(parents=True, exist_ok=True)
-        tmp = model_file.with_suffix(".tmp.keras")
+        tmp = folder / f".{model_file.stem}.tmp.keras"
         model.save(tmp)
-        Path(tmp).replace(model_file)
-        record_file.write_text(json.dumps(record))
+        tmp.replace(model_file)
+        atomic_write_bytes(record_file, json.dumps(record).encode())
     return model, record
 
 

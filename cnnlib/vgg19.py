@@ -30,7 +30,7 @@ import tensorflow as tf
 from tqdm import tqdm
 
 from cnnlib import config
-from cnnlib.data import atomic_write_bytes, file_digest, file_sha256
+from cnnlib.files import atomic_write_bytes, file_digest, file_sha256
 from cnnlib.training import compile_model, fit, set_seed
 
 ENV_VAR = "CNNLIB_VGG19_WEIGHTS"

@@ -116,3 +116,29 @@ def test_altered_image_in_archive_fails_verification(server, archive, tmp_path):
         download.download_caltech101(tmp_path / "raw", CLASSES, url=f"{url}/caltech-101.zip",
                                      zip_sha256=None, tar_member=MEMBER, tar_md5=None, checksums=sums)
     assert not (tmp_path / "raw" / "101_ObjectCategories").exists()
+
+
+def test_interrupted_download_leaves_nothing_to_trust(tmp_path):
+    """A server that promises more bytes than it sends, then hangs up."""
+
+    class CutOff(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - http.server's naming
+            self.send_response(200)
+            self.send_header("Content-Length", "100000")
+            self.end_headers()
+            self.wfile.write(b"x" * 1000)
+            self.wfile.flush()
+            self.close_connection = True
+
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), CutOff)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        with pytest.raises(data.DatasetError, match="Download of .* failed"):
+            download.fetch(f"http://127.0.0.1:{httpd.server_address[1]}/z.zip", tmp_path / "dl" / "z.zip", None)
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert list((tmp_path / "dl").iterdir()) == []

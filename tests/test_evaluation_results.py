@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from cnnlib import evaluation, results
+from cnnlib.files import OutputNotWritable
 
 
 def test_wilson_interval_matches_published_values():
@@ -40,5 +41,9 @@ def test_results_round_trip_and_missing_file_message(tmp_path):
     assert path.read_text().endswith("}\n")
     with pytest.raises(ValueError, match="provenance"):
         results.write_results("bad", {"value": 1}, folder=tmp_path)
+    blocker = tmp_path / "blocked"
+    blocker.write_text("a file where the results folder should be")
+    with pytest.raises(OutputNotWritable, match="Cannot write .*blocked/thing.json"):
+        results.write_results("thing", payload, folder=blocker)
     with pytest.raises(FileNotFoundError, match="notebooks/02_custom_architectures.ipynb"):
         results.read_results("absent", folder=tmp_path, notebook="02_custom_architectures.ipynb")

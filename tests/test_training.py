@@ -81,3 +81,13 @@ def test_cache_returns_the_same_model():
     np.testing.assert_array_equal(evaluation.predict_labels(first, data["val"][0]),
                                   evaluation.predict_labels(again, data["val"][0]))
     assert len(list((config.cache_dir() / "models").glob("arch1_*.keras"))) == 1
+
+
+def test_truncated_model_cache_is_retrained_not_loaded():
+    data = _tiny_data()
+    first, record = training.train_variant("arch1", data, SETTINGS, n_classes=3, data_key="t")
+    (model_file,) = (config.cache_dir() / "models").glob("arch1_*.keras")
+    model_file.write_bytes(model_file.read_bytes()[:200])
+    again, record_again = training.train_variant("arch1", data, SETTINGS, n_classes=3, data_key="t")
+    assert record_again == record  # same seed: the retrained model is the same model
+    np.testing.assert_array_equal(first.get_layer("conv1").get_weights()[0], again.get_layer("conv1").get_weights()[0])

@@ -86,6 +86,10 @@ def test_feature_cache_is_reused_and_rebuilt_when_truncated():
     np.testing.assert_array_equal(first["val"][0], second["val"][0])
     vgg19.cached_features(base, info, arrays, split_key="other split")
     assert len(list(config.cache_dir().glob("vgg19_features_*.npz"))) == 2  # a new key, a new file
+    other_base, other_info = vgg19.load_base({vgg19.ENV_VAR: "random"}, seed=99, image_size=SIZE)
+    other = vgg19.cached_features(other_base, other_info, arrays, split_key="k")  # other weights: not reused
+    assert len(list(config.cache_dir().glob("vgg19_features_*.npz"))) == 3
+    assert not np.array_equal(other["val"][0], first["val"][0])
 
 
 def test_fine_tune_block5_trains_only_block5_and_head():
