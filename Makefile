@@ -25,9 +25,10 @@ notebooks: venv
 test: venv
 	$(BIN)/python -m pytest tests --nbval-lax --nbval-current-env --nbval-cell-timeout=1800 notebooks
 
-## bench: performance benchmarks (print tables, write results/benchmark_*.json)
+## bench: performance benchmarks (print tables, write results/benchmarks.json; about 10 minutes)
 bench: venv
-	$(BIN)/python benchmarks/bench_vgg19.py
+	$(BIN)/python -m pip install --quiet -r benchmarks/requirements.txt
+	$(BIN)/python benchmarks/run_all.py
 
 ## unit: unit tests only (fast)
 unit: venv

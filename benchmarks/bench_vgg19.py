@@ -1,13 +1,11 @@
 """Benchmark: VGG19 frozen features in float32 vs mixed_bfloat16, and cached-feature head training.
 
-Prints a table and writes results/benchmark_vgg19.json. Run: `make bench` (or
-`python benchmarks/bench_vgg19.py`). Times are medians of several runs in one process;
+Part of `make bench` (benchmarks/run_all.py); alone: `python benchmarks/bench_vgg19.py`. Times are medians of several runs in one process;
 the machine is shared, so absolute numbers are indications and ratios are the result.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import resource
 import statistics
@@ -38,7 +36,7 @@ def extraction_speed(base, images):
     return {"images_per_s": len(images) / seconds, "gflop_per_s": len(images) * vgg19.GFLOP_PER_IMAGE / seconds}
 
 
-def main():
+def run() -> dict:
     env = {vgg19.ENV_VAR: os.environ.get(vgg19.ENV_VAR, "random")}
     split = images.load_project_split()
     split_hash, arrays = split.split_hash, split.arrays
@@ -80,19 +78,22 @@ def main():
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "cpu_count": os.cpu_count(),
     }
-    print(f"VGG19 weights: {weights.label}")
+    return summary
+
+
+def show(summary: dict) -> None:
+    report = summary["feature_extraction"]
+    head = summary["head_training_seconds"]
+    print(f"VGG19 weights: {summary['weights']}")
     print(f"{'precision':16s} {'images/s':>9s} {'GFLOP/s':>9s}  accuracy train/val/test")
     for policy, row in report.items():
         acc = "/".join(f"{100 * row['accuracy'][s]:.0f}%" for s in ("train", "val", "test"))
         print(f"{policy:16s} {row['images_per_s']:9.1f} {row['gflop_per_s']:9.0f}  {acc}")
     print(f"mixed_bfloat16 / float32 speed: {summary['bf16_speedup']:.2f}x")
-    print(f"head training, {EPOCHS} epochs: cached features {head_seconds:.2f} s, frozen model on images "
-          f"{full_seconds:.1f} s -> {summary['head_training_seconds']['speedup']:.0f}x faster")
+    print(f"head training, {head['epochs']} epochs: cached features {head['cached_features']:.2f} s, frozen model "
+          f"on images {head['frozen_model_on_images']:.1f} s -> {head['speedup']:.0f}x faster")
     print(f"peak memory {summary['peak_rss_mib']:.0f} MiB")
-    path = config.RESULTS_DIR / "benchmark_vgg19.json"
-    path.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
-    print("wrote", path.relative_to(config.REPO_ROOT))
 
 
 if __name__ == "__main__":
-    main()
+    show(run())

@@ -60,3 +60,23 @@ def accuracy_table(metrics: dict[str, dict[str, dict]]) -> "pd.DataFrame":
             for split in ordered
         }
     return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def mcnemar_exact(y_true: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray) -> dict:
+    """McNemar's exact test of two classifiers on the same images (two-sided binomial test on discordant pairs).
+
+    b = images A gets right and B wrong, c = the reverse; under "equal accuracy" b ~ Binomial(b + c, 1/2).
+    Returns {"a_only": b, "b_only": c, "p_value"}; p = 1 when there are no discordant pairs.
+    """
+    from scipy.stats import binom
+
+    right_a, right_b = np.asarray(pred_a) == np.asarray(y_true), np.asarray(pred_b) == np.asarray(y_true)
+    b, c = int(np.sum(right_a & ~right_b)), int(np.sum(~right_a & right_b))
+    p = 1.0 if b + c == 0 else min(1.0, 2 * float(binom.cdf(min(b, c), b + c, 0.5)))
+    return {"a_only": b, "b_only": c, "p_value": p}
+
+
+def mean_sd(values) -> tuple[float, float]:
+    """Mean and sample standard deviation (ddof = 1; 0 for a single value)."""
+    values = np.asarray(values, dtype=float)
+    return float(values.mean()), float(values.std(ddof=1)) if len(values) > 1 else 0.0

@@ -177,3 +177,82 @@ def plot_gradcam_grid(images: np.ndarray, cams: np.ndarray, classes: Sequence[st
     fig.tight_layout(rect=(0, 0, 0.93, 1))
     fig.colorbar(heat, cax=fig.add_axes((0.94, 0.15, 0.015, 0.7)), label="Grad-CAM (normalised)")
     return fig
+
+
+# --------------------------------------------------------------------------- statistics and sanity figures
+
+
+def plot_seed_spread(rows: Sequence[Mapping], title: str, splits: Sequence[str] = ("val", "test")) -> plt.Figure:
+    """One dot per run, mean +/- sd bar per model, for each split (rows: {"model", split: accuracy})."""
+    models = list(dict.fromkeys(r["model"] for r in rows))
+    fig, axes = plt.subplots(1, len(splits), figsize=(5.2 * len(splits), 3.6), sharey=True, squeeze=False)
+    for ax, split in zip(axes[0], splits):
+        for i, model in enumerate(models):
+            values = np.array([r[split] for r in rows if r["model"] == model])
+            ax.scatter(np.full(len(values), i) + np.linspace(-0.12, 0.12, len(values)), 100 * values, s=14, alpha=0.6)
+            ax.errorbar(i + 0.3, 100 * values.mean(), yerr=100 * values.std(ddof=1) if len(values) > 1 else 0,
+                        fmt="o", color="black", capsize=3)
+        ax.set_xticks(range(len(models)), models, rotation=30, ha="right")
+        ax.set_title(f"{split} accuracy", fontsize=10)
+        ax.grid(axis="y", alpha=0.3)
+    axes[0, 0].set_ylabel("accuracy (%)")
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_randomization_curves(results: Mapping[str, Sequence[Mapping]], title: str) -> plt.Figure:
+    """Spearman and SSIM against the original maps as layers are re-initialised from the top (one line per method)."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharey=True)
+    for method, rows in results.items():
+        labels = [r["randomized_down_to"] for r in rows]
+        for ax, key in zip(axes, ("spearman", "ssim")):
+            ax.plot(range(len(rows)), [r[key] for r in rows], marker="o", label=method)
+            ax.set_xticks(range(len(rows)), labels, rotation=30, ha="right")
+    for ax, key in zip(axes, ("Spearman rank correlation", "SSIM")):
+        ax.set(title=key, xlabel="re-initialised from the top down to", ylim=(-0.2, 1.05))
+        ax.axhline(0, color="grey", lw=0.5)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("similarity to the trained model's map")
+    axes[1].legend(fontsize=8)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_map_grid(image: np.ndarray, maps: Mapping[str, Sequence[np.ndarray]], column_titles: Sequence[str],
+                  title: str) -> plt.Figure:
+    """Rows = methods, columns = conditions; each (H, W) map shown on its own scale, the input on the left."""
+    ncols = len(column_titles) + 1
+    fig, axes = plt.subplots(len(maps), ncols, figsize=(1.7 * ncols, 1.8 * len(maps) + 0.5), squeeze=False)
+    for row, (method, method_maps) in zip(axes, maps.items()):
+        row[0].imshow(image)
+        row[0].set_ylabel(method, fontsize=8)
+        for ax, m in zip(row[1:], method_maps):
+            ax.imshow(m, cmap="inferno")
+    for ax, label in zip(axes[0, 1:], column_titles):
+        ax.set_title(label, fontsize=7)
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_deletion_insertion(curves: Mapping[str, Mapping[str, np.ndarray]], title: str) -> plt.Figure:
+    """Mean deletion and insertion curves per method ({method: {"deletion": (N, S), "insertion": (N, S)}})."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharey=True)
+    for method, c in curves.items():
+        for ax, key in zip(axes, ("deletion", "insertion")):
+            x = np.linspace(0, 100, c[key].shape[1])
+            ax.plot(x, c[key].mean(axis=0), label=method)
+    axes[0].set(title="deletion (lower is better)", xlabel="% of pixels replaced by blur, most important first",
+                ylabel="mean probability of the true class")
+    axes[1].set(title="insertion (higher is better)", xlabel="% of pixels restored, most important first")
+    for ax in axes:
+        ax.grid(alpha=0.3)
+    axes[1].legend(fontsize=8)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig

@@ -27,11 +27,18 @@ def provenance(seed: int, manifest_sha256: str, profile: str, **extra) -> dict:
             "packages": package_versions(), **extra}
 
 
+def _plain(value):
+    """JSON for NumPy scalars and arrays (e.g. from pandas tables)."""
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
 def write_results(name: str, payload: dict, folder: Path = config.RESULTS_DIR) -> Path:
     """Write ``payload`` to ``folder/name.json`` (sorted keys, stable formatting); return the path."""
     if "provenance" not in payload:
         raise ValueError(f"results {name!r} lack a 'provenance' block; build one with provenance().")
-    text = json.dumps(payload, indent=2, sort_keys=True) + "\n"
+    text = json.dumps(payload, indent=2, sort_keys=True, default=_plain) + "\n"
     return atomic_write_bytes(Path(folder) / f"{name}.json", text.encode())
 
 

@@ -226,9 +226,15 @@ def fit_classifier(
     seed: int = config.SEED,
     n_classes: int = len(config.CLASSES),
     env: Mapping[str, str] | None = None,
+    weights_seed: int | None = None,
 ) -> VGG19Run:
-    """The whole recipe: load weights, cached features, train the head, assemble the flat model."""
-    base, weights = load_base(env, seed=seed, image_size=arrays["train"][0].shape[1])
+    """The whole recipe: load weights, cached features, train the head, assemble the flat model.
+
+    ``seed`` initialises the head; ``weights_seed`` (default: ``seed``) seeds the random-init
+    fallback's base, so several head seeds can share one fallback base.
+    """
+    base, weights = load_base(env, seed=seed if weights_seed is None else weights_seed,
+                              image_size=arrays["train"][0].shape[1])
     features = cached_features(base, weights, arrays, split_key)
     head, record = train_head(features, settings, n_classes, seed)
     return VGG19Run(build_classifier(base, head), head, weights, features, record)

@@ -20,6 +20,21 @@ def test_wilson_interval_matches_published_values():
         evaluation.wilson_interval(1, 0)
 
 
+def test_mcnemar_exact_matches_binomial_arithmetic_and_scipy():
+    y = np.zeros(40, int)
+    # A right and B wrong on 1 image, A wrong and B right on 9, both right on the other 30.
+    a = np.array([0] * 31 + [1] * 9)
+    b = np.array([1] + [0] * 39)
+    result = evaluation.mcnemar_exact(y, a, b)
+    assert (result["a_only"], result["b_only"]) == (1, 9)
+    assert result["p_value"] == pytest.approx(2 * 11 / 1024)  # 2 * P(X <= 1), X ~ Bin(10, 1/2)
+    from scipy.stats import binomtest
+
+    assert result["p_value"] == pytest.approx(binomtest(1, 10, 0.5).pvalue)
+    assert evaluation.mcnemar_exact(y, a, a)["p_value"] == 1.0
+    assert evaluation.mean_sd([0.6, 0.7, 0.8]) == pytest.approx((0.7, 0.1))
+
+
 def test_split_metrics_confusion_orientation():
     y_true = np.array([0, 0, 1, 2])
     y_pred = np.array([0, 1, 1, 1])

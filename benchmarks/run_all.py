@@ -1,0 +1,39 @@
+"""Run every benchmark in one process family and write results/benchmarks.json. `make bench` calls this.
+
+The machine is shared and noisy: absolute times are indications; ratios measured in the
+same process (cached vs cold, ours vs the peer library, bfloat16 vs float32) are the result.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import sys
+
+import bench_interpret
+import bench_pipeline
+import bench_vgg19
+
+from cnnlib import config
+from cnnlib.results import package_versions
+
+
+def main() -> None:
+    summary = {"machine": {"cpus": __import__("os").cpu_count(), "platform": platform.platform()},
+               "packages": package_versions()}
+    print("== pipeline ==")
+    summary["pipeline"] = bench_pipeline.run(with_notebooks="--no-notebooks" not in sys.argv)
+    bench_pipeline.show(summary["pipeline"])
+    print("\n== VGG19 features ==")
+    summary["vgg19"] = bench_vgg19.run()
+    bench_vgg19.show(summary["vgg19"])
+    print("\n== interpretability ==")
+    summary["interpret"] = bench_interpret.run()
+    bench_interpret.show(summary["interpret"])
+    path = config.RESULTS_DIR / "benchmarks.json"
+    path.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    print("\nwrote", path.relative_to(config.REPO_ROOT))
+
+
+if __name__ == "__main__":
+    main()
