@@ -35,6 +35,8 @@ NOTEBOOK_OF = {
     "patches": "05_max_activating_patches.ipynb",
     "guided_backprop": "06_guided_backprop.ipynb",
     "gradcam": "07_gradcam.ipynb",
+    "statistics": "08_statistics.ipynb",
+    "sanity": "09_sanity_checks.ipynb",
 }
 
 
@@ -112,6 +114,54 @@ def _for_pdf(figures_dir: Path, name: str) -> str:
     return "/" + target.relative_to(config.REPO_ROOT).as_posix()
 
 
+def _counts(picks: dict[str, str]) -> str:
+    """'arch1 (3 of 5), arch2 (2 of 5)' from {run: picked model}."""
+    counts: dict[str, int] = {}
+    for model in picks.values():
+        counts[model] = counts.get(model, 0) + 1
+    return ", ".join(f"{m} ({n} of {len(picks)})" for m, n in sorted(counts.items(), key=lambda kv: -kv[1]))
+
+
+def _statistics(stats: dict) -> dict:
+    """Tables of notebook 08: mean +/- sd over seeds and splits, picks, McNemar tests."""
+    def summary(table: dict) -> list[dict]:
+        return [{"model": m, **{k: str(v) for k, v in row.items()}} for m, row in table.items()]
+
+    seeds = [str(s) for s in stats["seeds"]]
+    mcnemar = []
+    for row in stats["mcnemar"][seeds[0]]:
+        significant = sum(1 for s in seeds for r in stats["mcnemar"][s]
+                          if (r["A"], r["B"]) == (row["A"], row["B"]) and r["significant at 5%"])
+        mcnemar.append({"a": row["A"], "b": row["B"], "a_only": row["A right, B wrong"],
+                        "b_only": row["A wrong, B right"], "p": f"{row['p']:.3g}",
+                        "significant": f"{significant} of {len(seeds)}"})
+    return {"seeds": ", ".join(seeds), "split_seeds": ", ".join(str(s) for s in stats["split_seeds"]),
+            "first_seed": seeds[0], "seed_summary": summary(stats["seed_summary"]),
+            "split_summary": summary(stats["split_summary"]), "picks_seed": _counts(stats["best_by_val_per_seed"]),
+            "picks_split": _counts(stats["best_by_val_per_split"]), "mcnemar": mcnemar,
+            "weights": stats["vgg19_weights"]}
+
+
+def _sanity(sanity: dict) -> dict:
+    """Tables of notebook 09: similarity per randomisation step, data randomisation, deletion/insertion AUC."""
+    cascade = sanity["cascading_randomization"]
+    methods = list(cascade)
+    steps = [r["randomized_down_to"] for r in cascade[methods[0]]]
+    return {
+        "model": sanity["model"], "n_images": len(sanity["images"]), "methods": methods, "steps": steps,
+        "cascade": [{"step": step, **{m: f"{cascade[m][i]['spearman']:.2f} / {cascade[m][i]['ssim']:.2f}" for m in methods}}
+                    for i, step in enumerate(steps)],
+        "data_randomization": [{"method": m, "spearman": f"{v['spearman']:.2f}", "ssim": f"{v['ssim']:.2f}"}
+                               for m, v in sanity["data_randomization"].items()],
+        "random_label_accuracy": {k: _pct(v) for k, v in sanity["random_label_model_accuracy"].items()},
+        "faithfulness": [{"method": m, "deletion": f"{v['deletion AUC']:.3f}", "insertion": f"{v['insertion AUC']:.3f}"}
+                         for m, v in sanity["faithfulness_auc"].items()],
+        "faithfulness_images": sanity["faithfulness_images"], "faithfulness_steps": sanity["faithfulness_steps"],
+        "final_spearman": {m: f"{cascade[m][-1]['spearman']:.2f}" for m in methods},
+        "guided_more_stable": bool(cascade["guided backprop"][-1]["spearman"] > cascade["Grad-CAM"][-1]["spearman"]),
+    }
+
+
 def collect(results_dir: Path = config.RESULTS_DIR, figures_dir: Path = config.FIGURES_DIR) -> dict:
     """Everything the report shows, as plain JSON-able data; raises ``ReportInputMissing`` on a gap."""
     loaded = {}
@@ -134,6 +184,9 @@ def collect(results_dir: Path = config.RESULTS_DIR, figures_dir: Path = config.F
         "guided_custom": f"guided_backprop_{best}", "guided_vgg19": "guided_backprop_vgg19",
         "gradcam_custom": f"gradcam_grid_{best}", "gradcam_vgg19": "gradcam_grid_vgg19",
         "guided_gradcam": "guided_gradcam_scorpion",
+        "accuracy_seeds": "accuracy_seeds", "accuracy_splits": "accuracy_splits",
+        "sanity_cascade": "sanity_cascading_randomization", "sanity_examples": "sanity_cascading_examples",
+        "sanity_faithfulness": "sanity_deletion_insertion",
     }
     for value in figures.values():
         for name in value if isinstance(value, list) else [value]:
@@ -166,6 +219,8 @@ def collect(results_dir: Path = config.RESULTS_DIR, figures_dir: Path = config.F
         "interpret": {"scorpion": loaded["feature_maps"]["image"], "gradcam_images": loaded["gradcam"]["images"],
                       "guided_maps": loaded["guided_backprop"]["feature_maps_1_based"],
                       "custom_last_layer": loaded["guided_backprop"]["custom_layer"]},
+        "statistics": _statistics(loaded["statistics"]),
+        "sanity": _sanity(loaded["sanity"]),
         "figures": figures,
         "provenance": {"seed": provenance["seed"], "profile": provenance["profile"],
                        "split_manifest": split["manifest"], "split_manifest_sha256": provenance["split_manifest_sha256"],

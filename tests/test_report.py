@@ -12,7 +12,8 @@ from cnnlib import config, report
 
 SECTIONS = ["Introduction", "Data", "Training settings", "Architectures", "Comparison of the custom networks",
             "Feature maps", "Patches that maximally activate a neuron", "VGG19 transfer learning",
-            "Guided backpropagation", "Grad-CAM", "Against the reference", "Provenance"]
+            "Guided backpropagation", "Grad-CAM", "Error bars and significance", "Sanity checks for the explanations",
+            "Against the reference", "Provenance"]
 
 
 @pytest.fixture(scope="module")

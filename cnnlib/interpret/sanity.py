@@ -8,10 +8,12 @@ and follows the target class probability (Petsiuk et al., 2018).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 
 import keras
 import numpy as np
+import tensorflow as tf
 from scipy import ndimage, stats
 
 from cnnlib.interpret.gradcam import grad_cam
@@ -85,6 +87,18 @@ def compare_maps(reference: np.ndarray, other: np.ndarray) -> dict[str, float]:
 # ----------------------------------------------------------------------------- model randomisation
 
 
+@contextlib.contextmanager
+def _one_function_per_copy():
+    """Each randomised copy compiles its own gradient function: expected here, so TF's retracing warning is muted."""
+    logger = tf.get_logger()
+    level = logger.level
+    logger.setLevel("ERROR")
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 def randomize_layers(model: keras.Model, layer_names: Sequence[str], seed: int) -> keras.Model:
     """A copy of ``model`` whose ``layer_names`` get fresh weights from their own initialisers."""
     copy = keras.models.clone_model(model)
@@ -108,10 +122,11 @@ def cascading_randomization(
     """
     original = explain(model, inputs, targets)
     rows = []
-    for k in range(1, len(layers_top_down) + 1):
-        randomized = randomize_layers(model, layers_top_down[:k], seed)
-        rows.append({"randomized_down_to": layers_top_down[k - 1],
-                     **compare_maps(original, explain(randomized, inputs, targets))})
+    with _one_function_per_copy():
+        for k in range(1, len(layers_top_down) + 1):
+            randomized = randomize_layers(model, layers_top_down[:k], seed)
+            rows.append({"randomized_down_to": layers_top_down[k - 1],
+                         **compare_maps(original, explain(randomized, inputs, targets))})
     return rows
 
 
@@ -155,3 +170,13 @@ def area_under(curves: np.ndarray) -> float:
     """Mean over images of the area under (N, steps + 1) curves on [0, 1] (trapezoid rule)."""
     x = np.linspace(0, 1, curves.shape[1])
     return float(np.mean(np.trapezoid(curves, x, axis=1)))
+
+
+def randomization_examples(
+    model: keras.Model, inputs: np.ndarray, targets: np.ndarray, methods: dict[str, Explain],
+    layers_top_down: Sequence[str], seed: int = 0,
+) -> dict[str, list[np.ndarray]]:
+    """Maps of the first input for the trained model and each cascading step: {method: [(H, W), ...]}."""
+    with _one_function_per_copy():
+        steps = [model] + [randomize_layers(model, layers_top_down[:k], seed) for k in range(1, len(layers_top_down) + 1)]
+        return {name: [explain(m, inputs[:1], targets[:1])[0] for m in steps] for name, explain in methods.items()}
