@@ -63,9 +63,9 @@ def run() -> dict:
     head_seconds = median_seconds(lambda: vgg19.train_head(features, short, n_classes))
     base.trainable = False
     full = training.compile_model(vgg19.build_classifier(base, vgg19.build_head(base.output.shape[1:], n_classes)), short)
-    images = {s: (vgg19.preprocess(x), y) for s, (x, y) in arrays.items() if s in ("train", "val")}
+    prepared = {s: (vgg19.preprocess(x), y) for s, (x, y) in arrays.items() if s in ("train", "val")}
     start = time.perf_counter()
-    training.fit(full, images, short)
+    training.fit(full, prepared, short)
     full_seconds = time.perf_counter() - start
 
     summary = {

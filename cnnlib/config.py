@@ -9,6 +9,9 @@ and the tests read the same values. Environment variables:
   or ``smoke`` (a few epochs, for a quick developer check).
 - ``CNNLIB_CACHE_DIR``: where decoded images, features and trained models are
   cached (default ``<repo>/.cache``).
+- ``CNNLIB_VGG19_WEIGHTS``: VGG19 weights (see ``cnnlib.vgg19``).
+- ``CNNLIB_SKIP_BAD_IMAGES``: ``1`` leaves unreadable images out of the split instead of
+  stopping (see ``cnnlib.images.check_images``).
 """
 
 from __future__ import annotations

@@ -6,6 +6,7 @@ import math
 
 import keras
 import numpy as np
+import pandas as pd
 from sklearn.metrics import confusion_matrix
 
 Arrays = dict[str, tuple[np.ndarray, np.ndarray]]
@@ -47,10 +48,8 @@ def best_by(metrics: dict[str, dict[str, dict]], split: str = "val") -> str:
     return max(metrics, key=lambda name: (metrics[name][split]["accuracy"], -list(metrics).index(name)))
 
 
-def accuracy_table(metrics: dict[str, dict[str, dict]]) -> "pd.DataFrame":
+def accuracy_table(metrics: dict[str, dict[str, dict]]) -> pd.DataFrame:
     """One row per model: accuracy (%) with its 95% Wilson interval for each split."""
-    import pandas as pd
-
     rows = {}
     for name, per_split in metrics.items():
         ordered = [s for s in SPLIT_ORDER if s in per_split] + [s for s in per_split if s not in SPLIT_ORDER]

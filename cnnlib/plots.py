@@ -54,10 +54,14 @@ def plot_confusion(matrix: np.ndarray, classes: Sequence[str], title: str) -> pl
 
 
 def plot_confusion_grid(
-    matrices: Mapping[str, np.ndarray], classes: Sequence[str], suptitle: str
+    matrices: Mapping[str, np.ndarray], classes: Sequence[str], suptitle: str, ncols: int = 3
 ) -> plt.Figure:
-    """Several confusion matrices side by side (one per model), sharing class labels."""
-    fig, axes = plt.subplots(1, len(matrices), figsize=(3.6 * len(matrices), 3.8), squeeze=False)
+    """Several confusion matrices (one per model) in rows of ``ncols``, sharing class labels."""
+    ncols = min(ncols, len(matrices))
+    nrows = int(np.ceil(len(matrices) / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.9 * ncols, 3.9 * nrows), squeeze=False)
+    for ax in axes.flat[len(matrices):]:
+        ax.axis("off")
     for ax, (title, matrix) in zip(axes.flat, matrices.items()):
         _confusion_axes(ax, matrix, classes, title, cbar=False)
     fig.suptitle(suptitle)

@@ -37,6 +37,11 @@ def test_randomize_layers_changes_only_named_layers_and_not_the_original():
                 np.testing.assert_array_equal(w0, w1)  # original untouched
             changed = not np.array_equal(before[layer.name][0], copy.get_layer(layer.name).get_weights()[0])
             assert changed == (layer.name in ("logits", "conv3")), layer.name
+    np.random.default_rng(5).random(10)  # whatever runs in between must not matter
+    __import__("random").random()
+    again = sanity.randomize_layers(model, ["logits", "conv3"], seed=1)
+    for name in ("logits", "conv3"):
+        np.testing.assert_array_equal(copy.get_layer(name).get_weights()[0], again.get_layer(name).get_weights()[0])
 
 
 def test_cascading_randomization_rows():

@@ -103,10 +103,13 @@ def randomize_layers(model: keras.Model, layer_names: Sequence[str], seed: int) 
     """A copy of ``model`` whose ``layer_names`` get fresh weights from their own initialisers."""
     copy = keras.models.clone_model(model)
     copy.set_weights(model.get_weights())
-    keras.utils.set_random_seed(seed)
-    for name in layer_names:
+    for offset, name in enumerate(layer_names):
         layer = copy.get_layer(name)
-        layer.set_weights([np.asarray(layer.kernel_initializer(w.shape)) if i == 0 else np.zeros(w.shape, "float32")
+        # A fresh initialiser with an explicit seed: the clone's own initialisers drew their seeds
+        # from whatever random state the process had, which would make reruns differ.
+        config = {**layer.kernel_initializer.get_config(), "seed": seed + offset}
+        initializer = layer.kernel_initializer.__class__.from_config(config)
+        layer.set_weights([np.asarray(initializer(w.shape)) if i == 0 else np.zeros(w.shape, "float32")
                            for i, w in enumerate(layer.get_weights())])
     return copy
 
