@@ -7,24 +7,18 @@ Medians of several calls after one warm-up call (which compiles); one process, s
 from __future__ import annotations
 
 import json
-import statistics
-import time
 
 from cnnlib import config, images, interpret, training, vgg19  # first: imports TensorFlow quietly
 
 import numpy as np  # noqa: E402
+from timing import median_seconds  # noqa: E402
 
 REPEATS = 7
 
 
 def median_ms(fn, repeats=REPEATS):
-    fn()  # warm-up: tracing and compilation
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return 1000 * statistics.median(times)
+    """Median milliseconds after one warm-up call (which traces and compiles)."""
+    return 1000 * median_seconds(fn, repeats, warmup=True)
 
 
 def run() -> dict:

@@ -9,7 +9,6 @@ Peak memory is the largest resident set of a notebook's process tree (os.wait4).
 from __future__ import annotations
 
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -18,22 +17,15 @@ from pathlib import Path
 
 from cnnlib import architectures, config, images, training  # first: imports TensorFlow quietly
 
-
-def _median_seconds(fn, repeats=3):
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+from timing import median_seconds  # noqa: E402
 
 
 def image_loading(split) -> dict:
     """Decoding + resizing every manifest image, cold (from JPEG) and from the decoded-array cache."""
     n = len(split.manifest)
-    cold = _median_seconds(lambda: images.load_split(split.manifest, split.root, cache=False))
+    cold = median_seconds(lambda: images.load_split(split.manifest, split.root, cache=False))
     images.load_split(split.manifest, split.root)  # make sure the cache exists
-    warm = _median_seconds(lambda: images.load_split(split.manifest, split.root))
+    warm = median_seconds(lambda: images.load_split(split.manifest, split.root))
     return {"images": n, "cold_images_per_s": n / cold, "cached_images_per_s": n / warm, "cache_speedup": cold / warm}
 
 

@@ -8,31 +8,21 @@ from __future__ import annotations
 
 import os
 import resource
-import statistics
 import time
 
 from cnnlib import config, evaluation, images, training, vgg19  # first: imports TensorFlow quietly
 
 import keras  # noqa: E402
+from timing import median_seconds  # noqa: E402
 
 REPEATS = 3
 BATCH = 32  # images per timed extraction run
 EPOCHS = 2  # epochs for the head-training comparison
 
 
-def median_seconds(fn, repeats=REPEATS):
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def extraction_speed(base, images):
     forward = lambda: vgg19.extract_features(base, images)  # noqa: E731
-    forward()  # trace and warm up
-    seconds = median_seconds(forward)
+    seconds = median_seconds(forward, REPEATS, warmup=True)  # the warm-up call traces
     return {"images_per_s": len(images) / seconds, "gflop_per_s": len(images) * vgg19.GFLOP_PER_IMAGE / seconds}
 
 
