@@ -10,13 +10,19 @@ and the tests read the same values. Environment variables:
 - ``CNNLIB_CACHE_DIR``: where decoded images, features and trained models are
   cached (default ``<repo>/.cache``).
 - ``CNNLIB_VGG19_WEIGHTS``: VGG19 weights (see ``cnnlib.vgg19``).
-- ``CNNLIB_SKIP_BAD_IMAGES``: ``1`` leaves unreadable images out of the split instead of
-  stopping (see ``cnnlib.images.check_images``).
+- ``CNNLIB_SKIP_BAD_IMAGES``: ``1`` leaves bad images (unreadable, or official files that are
+  missing or altered) out of the split instead of stopping (see ``cnnlib.images.check_images``).
+- ``CNNLIB_ALLOW_EXTRA_IMAGES``: ``1`` lets images that are not official Caltech-101 files into
+  the split of a reference class (a user's own additions); by default they stop the run.
+
+A variable that is set must have a valid value: an empty or unknown value raises
+``SettingError`` naming the variable and the allowed values (unset means the default).
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -58,6 +64,38 @@ PROFILES: dict[str, TrainSettings] = {
 }
 
 
+class SettingError(ValueError):
+    """An environment setting has an empty or unknown value; the message names it and the allowed values."""
+
+
+_TRUE, _FALSE = ("1", "true", "yes"), ("0", "false", "no")
+
+
+def env_setting(name: str, env: Mapping[str, str] | None = None) -> str | None:
+    """Value of environment variable ``name`` (stripped), None when unset; set but empty is an error."""
+    env = os.environ if env is None else env
+    if name not in env:
+        return None
+    value = env[name].strip()
+    if not value:
+        raise SettingError(
+            f"{name} is set but empty. Give it a value, or unset it (`unset {name}`) to use the default."
+        )
+    return value
+
+
+def env_flag(name: str, env: Mapping[str, str] | None = None) -> bool:
+    """A yes/no setting: unset -> False; 1/true/yes -> True; 0/false/no -> False; anything else is an error."""
+    value = env_setting(name, env)
+    if value is None or value.lower() in _FALSE:
+        return False
+    if value.lower() in _TRUE:
+        return True
+    raise SettingError(
+        f"{name}={value!r} is not a valid value; use one of {', '.join(_TRUE + _FALSE)}, or unset it (= no)."
+    )
+
+
 def profile_name() -> str:
     """The active profile, from ``CNNLIB_PROFILE`` (default ``full``)."""
     name = os.environ.get("CNNLIB_PROFILE", "full").strip().lower() or "full"
@@ -73,6 +111,11 @@ def train_settings(profile: str | None = None) -> TrainSettings:
     return PROFILES[profile or profile_name()]
 
 
-def cache_dir() -> Path:
-    """Folder for caches that are never committed (decoded images, features, models)."""
-    return Path(os.environ.get("CNNLIB_CACHE_DIR", REPO_ROOT / ".cache"))
+def cache_dir(env: Mapping[str, str] | None = None) -> Path:
+    """Folder for caches that are never committed (decoded images, features, models).
+
+    ``CNNLIB_CACHE_DIR`` (default ``<repo>/.cache``); set but empty is a ``SettingError``,
+    never the current folder.
+    """
+    value = env_setting("CNNLIB_CACHE_DIR", env)
+    return REPO_ROOT / ".cache" if value is None else Path(value).expanduser()

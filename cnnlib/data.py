@@ -1,14 +1,21 @@
 """Locate and verify the images, and draw the split manifest.
 
 Flow: ``find_dataset`` (or ``ensure_dataset``, which downloads when nothing is
-found) -> ``verify_checksums`` -> ``make_split`` -> ``write_manifest`` (committed CSV);
-``cnnlib.images`` then decodes the manifest's images. Nothing here ever writes into
-the dataset folder.
+found) -> ``images.check_images`` (official checksums and decoding, one bad-image
+policy) -> ``make_split`` -> ``write_manifest`` (committed CSV); ``cnnlib.images`` then
+decodes the manifest's images, comparing each with the manifest's SHA-256. Nothing
+here ever writes into the dataset folder.
+
+For the *reference classes* (those listed in ``data/caltech101_sha256.txt``) only the
+official files are used: a missing or altered official file and a file that is not an
+official one are "bad images" (``audit``); other classes (a user's own folders) are
+only decoded.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import warnings
 from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
@@ -21,10 +28,34 @@ from cnnlib.files import atomic_write_bytes, file_digest, file_sha256  # noqa: F
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 MANIFEST_COLUMNS = ["path", "class", "split", "sha256"]
+SKIP_ENV = "CNNLIB_SKIP_BAD_IMAGES"
+ALLOW_EXTRA_ENV = "CNNLIB_ALLOW_EXTRA_IMAGES"
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
 class DatasetError(RuntimeError):
     """A problem with the user's images: the message says which path and what to do."""
+
+
+def shown(path: Path | str) -> str:
+    """A path as text for messages, undecodable bytes of its name escaped (``image_\\xff.jpg``)."""
+    return os.fsencode(str(path)).decode("utf-8", "backslashreplace")
+
+
+_warned: set[str] = set()
+
+
+def warn_once(message: str, stacklevel: int = 3) -> None:
+    """``warnings.warn`` a message only the first time this process sees it (the ignored-files list
+    is found both when the images are checked and when the split is drawn)."""
+    if message not in _warned:
+        _warned.add(message)
+        warnings.warn(message, stacklevel=stacklevel)
+
+
+def allow_extra_requested(env: Mapping[str, str] | None = None) -> bool:
+    """True when ``CNNLIB_ALLOW_EXTRA_IMAGES`` lets non-official images into reference classes."""
+    return config.env_flag(ALLOW_EXTRA_ENV, env)
 
 
 # --------------------------------------------------------------------------- locate
@@ -49,9 +80,8 @@ def find_dataset(
     ``CALTECH101_DIR`` is set but wrong, since silently downloading instead would
     hide the user's mistake.
     """
-    env = os.environ if env is None else env
-    setting = env.get("CALTECH101_DIR", "").strip()
-    if setting:
+    setting = config.env_setting("CALTECH101_DIR", env)  # set but empty: SettingError, never a download
+    if setting is not None:
         folder = Path(setting).expanduser()
         if not folder.is_dir():
             raise DatasetError(
@@ -87,13 +117,74 @@ def ensure_dataset(
 
 
 def read_checksums(path: Path = config.CHECKSUMS_FILE) -> dict[str, str]:
-    """``sha256sum`` file -> {relative path: hex digest}."""
+    """``sha256sum`` file -> {relative path: hex digest}; a malformed line is a ``DatasetError``."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DatasetError(
+            f"Cannot read the checksum list {path}: {exc}. Restore it with `git checkout {path.name}` "
+            "(it is data/caltech101_sha256.txt in the repository)."
+        ) from exc
     sums = {}
-    for line in Path(path).read_text().splitlines():
-        if line.strip():
-            digest, rel = line.split(maxsplit=1)
-            sums[rel.strip().lstrip("*")] = digest
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        parts = line.split(maxsplit=1)
+        if len(parts) != 2 or not _SHA256.match(parts[0].lower()) or not parts[1].strip().lstrip("*"):
+            raise DatasetError(
+                f"{path}, line {number}, is not '<64 hex digits>  <class>/<file>': {line[:120]!r}. "
+                "Restore the file from the repository (`git checkout data/caltech101_sha256.txt`)."
+            )
+        sums[parts[1].strip().lstrip("*")] = parts[0].lower()
     return sums
+
+
+def official_checksums(
+    classes: Sequence[str], checksums: Path | None = config.CHECKSUMS_FILE
+) -> dict[str, str]:
+    """{relative path: SHA-256} of the official files of those ``classes`` that the list covers."""
+    if checksums is None:
+        return {}
+    return {p: d for p, d in read_checksums(checksums).items() if p.split("/")[0] in classes}
+
+
+def audit(
+    found: Mapping[str, str], classes: Sequence[str], official: Mapping[str, str], allow_extra: bool = False
+) -> list[dict]:
+    """The one checksum policy: bad images among ``found`` ({relative path: SHA-256}).
+
+    For every class that has official files: each official file must be present with its
+    official content, and a file that is not an official one is bad unless ``allow_extra``.
+    Returns [{"path", "reason"}] sorted by path (empty when all is well).
+    """
+    checked = {p.split("/")[0] for p in official}
+    bad = []
+    for rel, digest in official.items():
+        if rel not in found:
+            bad.append({"path": rel, "reason": "official file missing"})
+        elif found[rel] != digest:
+            bad.append({"path": rel, "reason": f"content differs from the official file (SHA-256 {found[rel]}, "
+                                               f"expected {digest})"})
+    if not allow_extra:
+        for rel in found:
+            if rel.split("/")[0] in checked and rel not in official:
+                bad.append({"path": rel, "reason": "not an official Caltech-101 file"})
+    return sorted(bad, key=lambda b: b["path"])
+
+
+def bad_images_error(bad: Sequence[dict], root: Path) -> DatasetError:
+    """The one error for bad images: every file and its reason, and the ways out."""
+    listing = "\n  ".join(f"{shown(b['path'])}: {b['reason']}" for b in bad)
+    extra = any(b["reason"] == "not an official Caltech-101 file" for b in bad)
+    return DatasetError(
+        f"{len(bad)} bad image(s) under {shown(root)}:\n  {listing}\n"
+        "Fix or remove them (or re-download the dataset: delete data/raw/ and rerun, or point "
+        f"CALTECH101_DIR at an unmodified copy of Caltech-101), or set {SKIP_ENV}=1 to leave them out "
+        "of the split (they are then counted in the results and the report)."
+        + (f" Images you added on purpose to a Caltech-101 class are used with {ALLOW_EXTRA_ENV}=1."
+           if extra else "")
+    )
 
 
 def verify_checksums(
@@ -102,20 +193,15 @@ def verify_checksums(
     """Check every listed image of ``classes`` under ``root``; return how many were checked.
 
     Classes absent from the checksum file (a user's own data) are not checked.
-    Raises ``DatasetError`` listing every missing or altered file.
+    Raises ``DatasetError`` listing every missing or altered file (all of them).
     """
-    expected = {p: d for p, d in read_checksums(checksums).items() if p.split("/")[0] in classes}
-    problems = []
-    for rel, digest in sorted(expected.items()):
-        path = Path(root) / rel
-        if not path.is_file():
-            problems.append(f"missing: {path}")
-        elif file_sha256(path) != digest:
-            problems.append(f"content differs from the official file: {path}")
-    if problems:
-        shown = "\n  ".join(problems[:20])
+    expected = official_checksums(classes, checksums)
+    found = {rel: file_sha256(Path(root) / rel) for rel in expected if (Path(root) / rel).is_file()}
+    bad = audit(found, classes, expected, allow_extra=True)
+    if bad:
+        listing = "\n  ".join(f"{b['reason']}: {shown(Path(root) / b['path'])}" for b in bad)
         raise DatasetError(
-            f"{len(problems)} image(s) under {root} do not match {checksums}:\n  {shown}\n"
+            f"{len(bad)} image(s) under {shown(root)} do not match {checksums}:\n  {listing}\n"
             "Re-download the dataset (delete data/raw/ and rerun) or point CALTECH101_DIR at an "
             "unmodified copy of Caltech-101."
         )
@@ -125,26 +211,56 @@ def verify_checksums(
 # --------------------------------------------------------------------------- split
 
 
+def _valid_name(name: str) -> bool:
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:  # undecodable bytes, kept by Python as surrogates
+        return False
+    return True
+
+
 def list_images(root: Path, classes: Sequence[str] = config.CLASSES) -> pd.DataFrame:
     """Image files of each class folder, sorted: columns ``path`` (relative, POSIX) and ``class``.
 
-    Files with other suffixes and sub-folders are ignored and listed in one warning.
+    Files with other suffixes, sub-folders, broken symlinks and symlinks that leave the
+    dataset folder (never followed) are ignored and listed in one warning, issued once.
+    A file name that is not valid UTF-8 is a ``DatasetError`` naming every such file.
     """
     root = Path(root)
-    rows, ignored = [], []
+    inside = root.resolve()
+    rows, ignored, undecodable = [], [], []
     for cls in classes:
         folder = root / cls
         if not folder.is_dir():
             raise DatasetError(
-                f"Class folder {folder} does not exist. Add it, or remove {cls!r} from the class list."
+                f"Class folder {shown(folder)} does not exist. Add it, or remove {cls!r} from the class list."
             )
         for entry in sorted(folder.iterdir()):
+            if not _valid_name(entry.name):
+                undecodable.append(entry)
+                continue
+            if entry.is_symlink():
+                try:
+                    target = entry.resolve(strict=True)
+                except (OSError, RuntimeError):  # dangling link or loop
+                    ignored.append(f"{entry} (broken symlink)")
+                    continue
+                if not target.is_relative_to(inside):
+                    ignored.append(f"{entry} (symlink leaving the dataset folder, not followed)")
+                    continue
             if entry.is_file() and entry.suffix.lower() in IMAGE_SUFFIXES:
                 rows.append({"path": f"{cls}/{entry.name}", "class": cls})
             else:
                 ignored.append(str(entry))
+    if undecodable:
+        names = "\n  ".join(shown(e) for e in undecodable)
+        raise DatasetError(
+            f"{len(undecodable)} file name(s) under {shown(root)} are not valid UTF-8:\n  {names}\n"
+            "Rename them (e.g. image_0100.jpg) or move them out of the dataset folder; the split "
+            "manifest stores names as UTF-8 text."
+        )
     if ignored:
-        warnings.warn(f"Ignored {len(ignored)} non-image entries: {ignored[:10]}", stacklevel=2)
+        warn_once(f"Ignored {len(ignored)} non-image entries: {ignored}")
     return pd.DataFrame(rows, columns=["path", "class"])
 
 
@@ -154,23 +270,47 @@ def make_split(
     sizes: Mapping[str, int] = config.SPLIT_SIZES,
     seed: int = config.SEED,
     exclude: Collection[str] = (),
+    checksums: Path | None = config.CHECKSUMS_FILE,
+    allow_extra: bool | None = None,
 ) -> pd.DataFrame:
     """Stratified, seeded split: ``sizes[split]`` images per class, drawn without replacement.
 
-    Images with identical content (same SHA-256) count once, so no picture can land in
-    two splits; ``exclude`` lists relative paths to leave out (e.g. unreadable images
-    skipped by ``images.check_images``). Returns the manifest: columns path, class,
-    split, sha256, sorted.
+    Images with identical content (same SHA-256) count once within a class (the first by
+    path), so no picture can land in two splits; a picture found in two *classes* has no
+    trustworthy label, so every copy is left out (warning). ``exclude`` lists relative
+    paths to leave out (e.g. bad images skipped by ``images.check_images``). Every other
+    image of a reference class must be an official, unaltered file (``audit``; ``allow_extra``
+    None reads ``CNNLIB_ALLOW_EXTRA_IMAGES``), else ``DatasetError`` listing them all.
+    Returns the manifest: columns path, class, split, sha256, sorted.
     """
+    allow_extra = allow_extra_requested() if allow_extra is None else allow_extra
+    excluded = set(exclude)
     images = list_images(root, classes)
-    images = images[~images["path"].isin(set(exclude))].reset_index(drop=True)
+    images = images[~images["path"].isin(excluded)].reset_index(drop=True)
     images["sha256"] = [file_sha256(Path(root) / p) for p in images["path"]]
+    official = official_checksums(classes, checksums)
+    bad = [b for b in audit(dict(zip(images["path"], images["sha256"])), classes, official, allow_extra)
+           if b["path"] not in excluded]
+    if bad:
+        raise bad_images_error(bad, root)
+    checked = {p.split("/")[0] for p in official}
+    extra = [p for p, c in zip(images["path"], images["class"]) if c in checked and p not in official]
+    if extra:
+        warn_once(f"{len(extra)} image(s) that are not official Caltech-101 files are used "
+                  f"({ALLOW_EXTRA_ENV}=1): {extra}")
+    classes_per_hash = images.groupby("sha256")["class"].transform("nunique")
+    cross = classes_per_hash > 1
+    if cross.any():
+        warn_once(
+            f"{int(cross.sum())} image(s) have the same content as an image of another class; the label is "
+            f"ambiguous, so every copy is left out of the split: {images.loc[cross, 'path'].tolist()}"
+        )
+        images = images[~cross]
     duplicated = images["sha256"].duplicated(keep="first")
     if duplicated.any():
-        warnings.warn(
+        warn_once(
             f"{int(duplicated.sum())} image(s) duplicate another by content and are left out of "
-            f"the split: {images.loc[duplicated, 'path'].tolist()[:10]}",
-            stacklevel=2,
+            f"the split: {images.loc[duplicated, 'path'].tolist()}"
         )
         images = images[~duplicated]
     need = sum(sizes.values())
@@ -180,7 +320,7 @@ def make_split(
         pool = images[images["class"] == cls].reset_index(drop=True)
         if len(pool) < need:
             raise DatasetError(
-                f"Class {cls!r} in {Path(root) / cls} has {len(pool)} distinct images; the split "
+                f"Class {cls!r} in {shown(Path(root) / cls)} has {len(pool)} distinct images; the split "
                 f"needs {need} ({dict(sizes)}). Add images or lower the split sizes."
             )
         order = rng.permutation(len(pool))
@@ -220,19 +360,72 @@ def split_counts(manifest: pd.DataFrame) -> pd.DataFrame:
 
 def write_manifest(manifest: pd.DataFrame, path: Path) -> Path:
     """Write the manifest CSV atomically (LF line endings, so equal splits give equal bytes)."""
+    for value in manifest["path"]:
+        if not _valid_name(str(value)):
+            raise DatasetError(
+                f"Cannot write {path}: the image name {shown(value)} is not valid UTF-8. Rename the file."
+            )
     text = manifest[MANIFEST_COLUMNS].to_csv(index=False, lineterminator="\n")
-    atomic_write_bytes(Path(path), text.encode())
+    atomic_write_bytes(Path(path), text.encode("utf-8"))
     return Path(path)
 
 
-def read_manifest(path: Path) -> pd.DataFrame:
-    """Read a split manifest CSV, checking its columns."""
+def read_manifest(
+    path: Path, classes: Sequence[str] | None = None, sizes: Mapping[str, int] | None = None
+) -> pd.DataFrame:
+    """Read a split manifest CSV and check it before anything trusts it.
+
+    Checked: the columns; no empty cell; each path is ``<class>/<file>`` of its row's class;
+    SHA-256 values are 64 hex digits; no path twice; no path or content in two splits
+    (``check_disjoint``); with ``classes``, exactly those classes; with ``sizes``, exactly
+    ``sizes[split]`` images per class and split (without, every class has the same counts).
+    A hand-edited manifest (rows cut, an image copied into another split) is a ``DatasetError``.
+    """
     path = Path(path)
     if not path.is_file():
         raise DatasetError(f"Split manifest {path} not found. Run notebooks/01_data_split.ipynb first.")
-    manifest = pd.read_csv(path, dtype=str)
+    fix = ("Regenerate it with notebooks/01_data_split.ipynb (or restore the committed one with "
+           f"`git checkout {path.name}` in data/splits/).")
+    try:
+        manifest = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (ValueError, OSError, UnicodeDecodeError) as exc:  # pandas' ParserError is a ValueError
+        raise DatasetError(f"Split manifest {path} cannot be read as CSV: {exc}. {fix}") from exc
     if list(manifest.columns) != MANIFEST_COLUMNS:
         raise DatasetError(f"{path} has columns {list(manifest.columns)}, expected {MANIFEST_COLUMNS}.")
+
+    def fail(problem: str, row: int | None = None) -> DatasetError:
+        where = f"{path}, line {row + 2}" if row is not None else str(path)
+        return DatasetError(f"Split manifest {where}: {problem}. {fix}")
+
+    if manifest.empty:
+        raise fail("no rows")
+    known = list(sizes) if sizes is not None else list(config.SPLITS)
+    for row, (rel, cls, split, digest) in enumerate(manifest[MANIFEST_COLUMNS].itertuples(index=False)):
+        if not (rel and cls and split and digest):
+            raise fail("an empty cell", row)
+        parts = rel.split("/")
+        if len(parts) != 2 or parts[0] != cls or parts[1] in ("", ".", "..") or "\\" in rel:
+            raise fail(f"path {rel!r} is not '<class>/<file>' of its class {cls!r}", row)
+        if split not in known:
+            raise fail(f"unknown split {split!r} (expected one of {known})", row)
+        if not _SHA256.match(digest):
+            raise fail(f"{digest!r} is not a SHA-256 (64 lowercase hex digits)", row)
+    repeated = manifest["path"][manifest["path"].duplicated()]
+    if len(repeated):
+        raise fail(f"{len(repeated)} path(s) listed more than once, e.g. {repeated.iloc[0]}")
+    try:
+        check_disjoint(manifest)
+    except DatasetError as exc:
+        raise fail(str(exc).removesuffix(" Regenerate the split manifest.")) from None
+    present = sorted(manifest["class"].unique())
+    if classes is not None and present != sorted(classes):
+        raise fail(f"classes {present}, expected {sorted(classes)}")
+    counts = pd.crosstab(manifest["class"], manifest["split"]).reindex(columns=known, fill_value=0)
+    for cls, row_counts in counts.iterrows():
+        got = {s: int(row_counts[s]) for s in known}
+        wanted = dict(sizes) if sizes is not None else {s: int(counts[s].iloc[0]) for s in known}
+        if got != wanted:
+            raise fail(f"class {cls!r} has {got} images per split, expected {wanted} (rows cut or added?)")
     return manifest
 
 

@@ -12,7 +12,7 @@ import tensorflow as tf
 
 from cnnlib import config
 from cnnlib.architectures import ARCHITECTURES, VARIANTS, build_model
-from cnnlib.files import atomic_write_bytes
+from cnnlib.files import atomic_write, atomic_write_bytes
 
 Arrays = dict[str, tuple[np.ndarray, np.ndarray]]
 
@@ -91,7 +91,7 @@ def train_variant(
     seed: int = config.SEED,
     source_model: keras.Model | None = None,
     n_classes: int = len(config.CLASSES),
-    data_key: str = "",
+    data_key: str | None = None,
     cache: bool = True,
 ) -> tuple[keras.Model, dict]:
     """Build, (transfer,) train one variant of ``VARIANTS``; return (model, training record).
@@ -99,11 +99,20 @@ def train_variant(
     The seed is set right before building, so each variant's initialisation does not
     depend on what ran before it. With ``cache`` the trained model and its record are
     stored under ``config.cache_dir()/models``, keyed by variant, data, seed and
-    settings; a later call with the same key loads instead of training.
+    settings; a later call with the same key loads instead of training. ``data_key``
+    (e.g. the split hash) is required with ``cache``: without it a model trained on
+    other data could be returned. Files are written under unique temporary names and
+    renamed, so runs training the same variant at once on one cache all succeed.
     """
     architecture, source = VARIANTS[variant]
     if source is not None and source_model is None:
         raise ValueError(f"{variant} starts from trained {source}; pass it as source_model.")
+    if cache and not data_key:
+        raise ValueError(
+            f"train_variant({variant!r}) with cache=True needs data_key (e.g. data_key=split.split_hash, the "
+            "SHA-256 of the split manifest): the model cache must know which data a model was trained on. "
+            "Pass cache=False to train without the cache."
+        )
     folder = config.cache_dir() / "models"
     key = _cache_key(variant, data_key, seed, settings)
     model_file, record_file = folder / f"{variant}_{key}.keras", folder / f"{variant}_{key}.json"
@@ -119,11 +128,8 @@ def train_variant(
     if source_model is not None:
         record["transferred_layers"] = transfer_weights(source_model, model)
     record.update(fit(model, data, settings))
-    if cache:
-        folder.mkdir(parents=True, exist_ok=True)
-        tmp = folder / f".{model_file.stem}.tmp.keras"
-        model.save(tmp)
-        tmp.replace(model_file)
+    if cache:  # the model first: a record is only ever found beside a complete model
+        atomic_write(model_file, model.save)
         atomic_write_bytes(record_file, json.dumps(record).encode())
     return model, record
 

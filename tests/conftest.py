@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 import numpy as np
@@ -25,19 +26,50 @@ def make_dataset(root: Path, classes=("alpha", "beta", "gamma"), per_class: int 
 
 
 def tree_digest(root: Path) -> str:
-    """Hash of every file's relative path and bytes: proves a folder was not modified."""
+    """Hash of every entry's relative path (as bytes: any name), type, mode, and its bytes (files) or
+    target (symlinks, never followed): proves a folder was not modified, moved into or deleted from."""
     digest = hashlib.sha256()
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        digest.update(str(path.relative_to(root)).encode())
-        digest.update(path.read_bytes())
+    root = os.fsencode(root)
+    for folder, dirs, names in os.walk(root):
+        dirs.sort()
+        for name in sorted(dirs + names):
+            path = os.path.join(folder, name)
+            info = os.lstat(path)
+            digest.update(os.path.relpath(path, root) + b"\0" + oct(info.st_mode).encode() + b"\0")
+            if os.path.islink(path):
+                digest.update(os.readlink(path))
+            elif os.path.isfile(path):
+                with open(path, "rb") as fh:
+                    digest.update(fh.read())
     return digest.hexdigest()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _real_dataset_untouched():
+    """With CALTECH101_DIR set (CI), the whole test run must leave that folder byte-identical."""
+    folder = os.environ.get("CALTECH101_DIR", "").strip()
+    if not folder or not os.path.isdir(folder):
+        yield
+        return
+    before = tree_digest(Path(folder))
+    yield
+    assert tree_digest(Path(folder)) == before, f"the test run modified the dataset folder {folder}"
 
 
 @pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path, monkeypatch):
-    """Every test caches under its own tmp folder and never sees the user's CALTECH101_DIR."""
+    """Every test caches under its own tmp folder and never sees the user's settings."""
     monkeypatch.setenv("CNNLIB_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.delenv("CALTECH101_DIR", raising=False)
+    for name in ("CALTECH101_DIR", "CNNLIB_SKIP_BAD_IMAGES", "CNNLIB_ALLOW_EXTRA_IMAGES"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def write_checksums(root: Path, path: Path) -> Path:
+    """A ``sha256sum``-style list of every image under ``root``: makes its classes "reference classes"."""
+    lines = [f"{hashlib.sha256(p.read_bytes()).hexdigest()}  {p.relative_to(root).as_posix()}"
+             for p in sorted(root.rglob("*.jpg"))]
+    path.write_text("\n".join(lines) + "\n")
+    return path
 
 
 @pytest.fixture

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-import pytest
+import os
+import warnings
 
-from cnnlib import data
-from conftest import make_dataset, tree_digest
+import numpy as np
+import pytest
+from PIL import Image
+
+from cnnlib import config, data, images
+from conftest import make_dataset, tree_digest, write_checksums
 
 CLASSES = ("alpha", "beta", "gamma")
 SIZES = {"train": 4, "val": 1, "test": 2}
@@ -45,11 +50,15 @@ def test_split_is_stratified_disjoint_and_reproducible(dataset, tmp_path):
     assert tree_digest(dataset) == before  # the user's folder is never modified
 
 
-def test_split_leaves_out_duplicate_content(dataset):
+def test_cross_class_duplicate_is_reported_and_every_copy_left_out(dataset):
     (dataset / "beta" / "image_0099.jpg").write_bytes((dataset / "alpha" / "image_0001.jpg").read_bytes())
-    with pytest.warns(UserWarning, match="duplicate another by content"):
+    before = tree_digest(dataset)
+    with pytest.warns(UserWarning, match="same content as an image of another class") as record:
         manifest = data.make_split(dataset, CLASSES, SIZES, seed=1)
-    assert "beta/image_0099.jpg" not in set(manifest["path"])
+    message = str(record[0].message)
+    assert "alpha/image_0001.jpg" in message and "beta/image_0099.jpg" in message
+    assert not {"alpha/image_0001.jpg", "beta/image_0099.jpg"} & set(manifest["path"])  # never relabelled
+    assert tree_digest(dataset) == before
 
 
 def test_check_disjoint_detects_leak(dataset):
@@ -75,9 +84,7 @@ def test_unexpected_files_are_ignored_and_listed(dataset):
 
 
 def test_verify_checksums_reports_altered_and_missing(dataset, tmp_path):
-    sums = tmp_path / "SUMS"
-    lines = [f"{data.file_sha256(p)}  {p.relative_to(dataset).as_posix()}" for p in sorted(dataset.rglob("*.jpg"))]
-    sums.write_text("\n".join(lines) + "\n")
+    sums = write_checksums(dataset, tmp_path / "SUMS")
     assert data.verify_checksums(dataset, CLASSES, sums) == 24
     (dataset / "beta" / "image_0003.jpg").write_bytes(b"changed")
     (dataset / "gamma" / "image_0004.jpg").unlink()
@@ -123,3 +130,122 @@ def test_read_only_dataset_still_splits(dataset):
 def test_exclude_leaves_paths_out(dataset):
     manifest = data.make_split(dataset, CLASSES, SIZES, seed=1, exclude=["alpha/image_0001.jpg"])
     assert "alpha/image_0001.jpg" not in set(manifest["path"])
+
+
+# --------------------------------------------------------------------------- issue 12
+
+
+def test_verify_checksums_lists_every_file_not_just_20(dataset, tmp_path):
+    sums = write_checksums(dataset, tmp_path / "SUMS")
+    for path in sorted(dataset.rglob("*.jpg")):  # all 24 altered
+        path.write_bytes(path.read_bytes() + b"x")
+    before = tree_digest(dataset)
+    with pytest.raises(data.DatasetError, match="24 image\\(s\\)") as info:
+        data.verify_checksums(dataset, CLASSES, sums)
+    assert all(p.relative_to(dataset).as_posix() in str(info.value) for p in dataset.rglob("*.jpg"))
+    assert tree_digest(dataset) == before
+
+
+@pytest.mark.parametrize("line", ["not-a-digest alpha/image_0001.jpg", "0" * 64, "xyz  " + "a" * 60])
+def test_malformed_checksum_line_names_file_and_line(tmp_path, line):
+    sums = tmp_path / "SUMS"
+    sums.write_text(f"{'a' * 64}  alpha/image_0001.jpg\n{line}\n")
+    with pytest.raises(data.DatasetError, match=r"SUMS, line 2, is not"):
+        data.read_checksums(sums)
+
+
+def test_empty_or_unknown_settings_are_errors(tmp_path, monkeypatch):
+    raw = make_dataset(tmp_path / "raw", CLASSES, per_class=1)
+    monkeypatch.setenv("CALTECH101_DIR", "")
+    with pytest.raises(config.SettingError, match="CALTECH101_DIR is set but empty"):
+        data.find_dataset(CLASSES, raw_dir=raw)  # not "unset": no silent data/raw/ or download
+    monkeypatch.delenv("CALTECH101_DIR")
+    assert data.find_dataset(CLASSES, raw_dir=raw) == raw  # unset is still "not set"
+    monkeypatch.setenv("CNNLIB_CACHE_DIR", " ")
+    with pytest.raises(config.SettingError, match="CNNLIB_CACHE_DIR is set but empty"):
+        config.cache_dir()
+    for value, expected in (("1", True), ("yes", True), ("0", False), ("no", False)):
+        monkeypatch.setenv(images.SKIP_ENV, value)
+        assert images.skip_requested() is expected
+    for value in ("maybe", ""):
+        monkeypatch.setenv(images.SKIP_ENV, value)
+        with pytest.raises(config.SettingError, match="CNNLIB_SKIP_BAD_IMAGES"):
+            images.skip_requested()
+    monkeypatch.setenv(data.ALLOW_EXTRA_ENV, "perhaps")
+    with pytest.raises(config.SettingError, match="CNNLIB_ALLOW_EXTRA_IMAGES='perhaps' is not a valid value; use one of 1"):
+        data.allow_extra_requested()
+
+
+def _flipped_copy(source, target):
+    Image.open(source).transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(target, quality=90)
+
+
+def test_image_that_is_not_official_stops_the_split_unless_allowed(dataset, tmp_path):
+    sums = write_checksums(dataset, tmp_path / "SUMS")  # alpha, beta, gamma become reference classes
+    _flipped_copy(dataset / "alpha" / "image_0002.jpg", dataset / "alpha" / "image_0085.jpg")
+    before = tree_digest(dataset)
+    with pytest.raises(data.DatasetError, match="alpha/image_0085.jpg: not an official Caltech-101 file") as info:
+        data.make_split(dataset, CLASSES, SIZES, seed=1, checksums=sums)
+    assert data.ALLOW_EXTRA_ENV + "=1" in str(info.value)
+    reference = data.make_split(dataset, CLASSES, SIZES, seed=1, checksums=sums,
+                                exclude=["alpha/image_0085.jpg"])
+    with pytest.warns(UserWarning, match="not official Caltech-101 files are used .*alpha/image_0085.jpg"):
+        mine = data.make_split(dataset, CLASSES, SIZES, seed=1, checksums=sums, allow_extra=True)
+    assert "alpha/image_0085.jpg" not in set(reference["path"])
+    assert len(mine) == len(reference)
+    # a class the checksum list does not cover (the user's own) takes any image
+    data.make_split(dataset, CLASSES, SIZES, seed=1, checksums=None)
+    assert tree_digest(dataset) == before
+
+
+def test_symlink_leaving_the_dataset_is_not_followed(dataset, tmp_path):
+    outside = tmp_path / "elsewhere.jpg"
+    Image.fromarray(np.full((50, 50, 3), 7, np.uint8)).save(outside)
+    (dataset / "alpha" / "image_0090.jpg").symlink_to(outside)
+    (dataset / "alpha" / "image_0091.jpg").symlink_to(dataset / "alpha" / "image_0001.jpg")  # stays inside
+    before = tree_digest(dataset)
+    with pytest.warns(UserWarning, match="image_0090.jpg \\(symlink leaving the dataset folder, not followed\\)"):
+        listed = data.list_images(dataset, CLASSES)
+    assert "alpha/image_0090.jpg" not in set(listed["path"]) and "alpha/image_0091.jpg" in set(listed["path"])
+    assert tree_digest(dataset) == before
+
+
+def test_non_utf8_file_name_is_a_dataset_error_naming_it(dataset):
+    name = os.fsdecode(b"image_\xff\xfe.jpg")
+    (dataset / "beta" / name).write_bytes((dataset / "beta" / "image_0001.jpg").read_bytes()[:-1] + b"\xd9")
+    before = tree_digest(dataset)
+    for call in (lambda: data.make_split(dataset, CLASSES, SIZES, seed=1), lambda: images.check_images(dataset, CLASSES)):
+        with pytest.raises(data.DatasetError, match=r"not valid UTF-8:\n  .*beta/image_\\xff\\xfe\.jpg"):
+            call()
+    assert tree_digest(dataset) == before
+
+
+def test_ignored_entries_are_warned_about_once(dataset):
+    (dataset / "gamma" / "README.txt").write_text("notes")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        check = images.check_images(dataset, CLASSES)
+        data.make_split(dataset, CLASSES, SIZES, seed=1, exclude=check.exclude)
+    assert sum("Ignored 1 non-image entries" in str(w.message) for w in caught) == 1
+
+
+def test_hand_edited_manifest_is_rejected(dataset, tmp_path):
+    manifest = data.make_split(dataset, CLASSES, SIZES, seed=1)
+    good = data.write_manifest(manifest, tmp_path / "good.csv")
+    assert len(data.read_manifest(good, CLASSES, SIZES)) == 21
+    lines = good.read_text().splitlines(keepends=True)
+    train_row = next(line for line in lines if ",train," in line)
+    edits = {
+        "rows cut": lines[:-2],
+        "train image copied into test": lines[:-1] + [train_row.replace(",train,", ",test,")],
+        "path leaving the dataset": [lines[0], lines[1].replace("alpha/", "alpha/../../", 1), *lines[2:]],
+        "bad digest": [lines[0], lines[1].rsplit(",", 1)[0] + ",abc\n", *lines[2:]],
+        "empty cell": [lines[0], ",alpha,train," + "0" * 64 + "\n", *lines[2:]],
+    }
+    for what, edited in edits.items():
+        path = tmp_path / "edited.csv"
+        path.write_text("".join(edited))
+        with pytest.raises(data.DatasetError, match="Split manifest .*edited.csv"):
+            data.read_manifest(path, CLASSES, SIZES)
+        with pytest.raises(data.DatasetError, match="edited.csv"):
+            data.read_manifest(path)  # without sizes: still checked (equal counts, disjoint, format)

@@ -6,15 +6,17 @@ import functools
 import hashlib
 import http.server
 import io
+import os
 import tarfile
 import threading
+import time
 import zipfile
 from pathlib import Path
 
 import pytest
 
-from cnnlib import data, download
-from conftest import make_dataset
+from cnnlib import data, download, files
+from conftest import make_dataset, tree_digest
 
 CLASSES = ("alpha", "beta")
 MEMBER = "caltech-101/101_ObjectCategories.tar.gz"
@@ -142,3 +144,49 @@ def test_interrupted_download_leaves_nothing_to_trust(tmp_path):
         httpd.shutdown()
         httpd.server_close()
     assert list((tmp_path / "dl").iterdir()) == []
+
+
+# --------------------------------------------------------------------------- issue 12
+
+
+def test_existing_zip_is_reverified_every_time(archive, tmp_path):
+    source, sums, tar_bytes, zip_bytes = archive
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    other_source = make_dataset(tmp_path / "other", CLASSES, per_class=3, seed=9)
+    stale = _zip_of(_tar_of(other_source))  # a well-formed zip, but not the official one
+    (raw / "caltech-101.zip").write_bytes(stale)
+    with pytest.raises(data.DatasetError, match="caltech-101.zip is not the official archive .*Delete it and rerun"):
+        download.download_caltech101(raw, CLASSES, url="http://127.0.0.1:9/never-contacted",
+                                     zip_sha256=hashlib.sha256(zip_bytes).hexdigest(), tar_member=MEMBER,
+                                     tar_md5=None, checksums=None)
+    assert sorted(p.name for p in raw.iterdir()) == ["caltech-101.zip"]  # nothing extracted from it
+    assert (raw / "caltech-101.zip").read_bytes() == stale  # and it is not modified
+
+
+def test_stale_partial_download_is_swept_and_unwritable_folder_named(server, archive, tmp_path):
+    url, www = server
+    (www / "caltech-101.zip").write_bytes(archive[3])
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    killed = raw / ".caltech-101.zip.a8b7c6.part"  # left by a run killed mid-download
+    killed.write_bytes(b"x" * 100)
+    day_ago = time.time() - 86400
+    os.utime(killed, (day_ago, day_ago))
+    download.fetch(f"{url}/caltech-101.zip", raw / "caltech-101.zip", hashlib.sha256(archive[3]).hexdigest())
+    assert sorted(p.name for p in raw.iterdir()) == ["caltech-101.zip"]
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file where data/raw/ should be")
+    with pytest.raises(files.OutputNotWritable, match="Cannot write .*blocker/caltech-101.zip"):
+        download.fetch(f"{url}/caltech-101.zip", blocker / "caltech-101.zip", None)
+
+
+def test_damaged_zip_in_raw_is_a_dataset_error(tmp_path):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "caltech-101.zip").write_bytes(b"PK\x03\x04 not really a zip")
+    before = tree_digest(raw)
+    with pytest.raises(data.DatasetError, match="caltech-101.zip is not a readable zip archive"):
+        download.download_caltech101(raw, CLASSES, url="http://127.0.0.1:9/x", zip_sha256=None,
+                                     tar_member=MEMBER, tar_md5=None, checksums=None)
+    assert tree_digest(raw) == before

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import errno
 import io
+import os
+import time
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from cnnlib import config, data, files, images
-from conftest import tree_digest
+from conftest import tree_digest, write_checksums
 
 CLASSES = ("alpha", "beta", "gamma")
 SIZES = {"train": 4, "val": 1, "test": 2}
@@ -84,13 +87,13 @@ def test_bad_images_stop_the_run_with_every_file_listed_or_are_skipped(dataset, 
     with pytest.raises(data.DatasetError) as info:
         images.check_images(dataset, CLASSES)
     message = str(info.value)
-    assert "2 unreadable image(s)" in message and "alpha/image_0002.jpg" in message
+    assert "2 bad image(s)" in message and "alpha/image_0002.jpg" in message
     assert "gamma/image_0005.jpg" in message and "CNNLIB_SKIP_BAD_IMAGES=1" in message
     monkeypatch.setenv(images.SKIP_ENV, "1")
-    with pytest.warns(UserWarning, match="Skipping 2 unreadable"):
-        skipped = images.check_images(dataset, CLASSES)
-    assert [s["path"] for s in skipped] == ["alpha/image_0002.jpg", "gamma/image_0005.jpg"]
-    manifest = data.make_split(dataset, CLASSES, SIZES, exclude=[s["path"] for s in skipped])
+    with pytest.warns(UserWarning, match="Skipping 2 bad"):
+        check = images.check_images(dataset, CLASSES)
+    assert check.exclude == ["alpha/image_0002.jpg", "gamma/image_0005.jpg"]
+    manifest = data.make_split(dataset, CLASSES, SIZES, exclude=check.exclude)
     images.load_split(manifest, dataset, CLASSES, size=16)  # every manifest image decodes
     assert tree_digest(dataset) == before  # nothing in the user's folder changed
 
@@ -118,3 +121,131 @@ def test_atomic_write_leaves_no_temporary_file_and_names_unwritable_folder(tmp_p
     blocker.write_text("a file where a folder should be")
     with pytest.raises(files.OutputNotWritable, match="Cannot write .*not_a_folder/results.json"):
         files.atomic_write_bytes(blocker / "results.json", b"{}")
+
+
+# --------------------------------------------------------------------------- issue 12
+
+
+def test_damaged_official_files_follow_the_one_bad_image_policy(dataset, tmp_path):
+    """Truncated, altered and missing official files: listed all together, or skipped and counted."""
+    sums = write_checksums(dataset, tmp_path / "SUMS")
+    truncated = dataset / "beta" / "image_0003.jpg"
+    truncated.write_bytes(truncated.read_bytes()[:200])
+    altered = dataset / "alpha" / "image_0004.jpg"
+    Image.open(altered).transpose(Image.Transpose.FLIP_TOP_BOTTOM).save(altered)  # readable, not official
+    (dataset / "gamma" / "image_0006.jpg").unlink()
+    before = tree_digest(dataset)
+    with pytest.raises(data.DatasetError, match="3 bad image\\(s\\)") as info:
+        images.check_images(dataset, CLASSES, skip=False, checksums=sums)
+    message = str(info.value)
+    assert "alpha/image_0004.jpg: content differs from the official file" in message
+    assert "beta/image_0003.jpg: content differs" in message and "gamma/image_0006.jpg: official file missing" in message
+    with pytest.warns(UserWarning, match="Skipping 3 bad image"):
+        check = images.check_images(dataset, CLASSES, skip=True, checksums=sums)
+    assert check.exclude == ["alpha/image_0004.jpg", "beta/image_0003.jpg", "gamma/image_0006.jpg"]
+    assert check.verified == 21
+    with pytest.raises(data.DatasetError, match="3 bad image"):  # the split never takes them unasked
+        data.make_split(dataset, CLASSES, SIZES, checksums=sums)
+    manifest = data.make_split(dataset, CLASSES, SIZES, checksums=sums, exclude=check.exclude)
+    assert not set(check.exclude) & set(manifest["path"])
+    assert tree_digest(dataset) == before
+
+
+def test_extra_image_in_a_reference_class_is_bad_unless_allowed(dataset, tmp_path):
+    sums = write_checksums(dataset, tmp_path / "SUMS")
+    Image.open(dataset / "beta" / "image_0001.jpg").transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(
+        dataset / "beta" / "image_0085.jpg")
+    before = tree_digest(dataset)
+    with pytest.raises(data.DatasetError, match="beta/image_0085.jpg: not an official Caltech-101 file"):
+        images.check_images(dataset, CLASSES, skip=False, checksums=sums)
+    allowed = images.check_images(dataset, CLASSES, skip=False, checksums=sums, allow_extra=True)
+    assert allowed.extra == ["beta/image_0085.jpg"] and allowed.skipped == [] and allowed.verified == 24
+    assert tree_digest(dataset) == before
+
+
+def test_16bit_images_are_scaled_by_the_type_range_not_their_own_maximum(tmp_path):
+    mid = tmp_path / "mid.png"
+    Image.fromarray(np.full((20, 20), 40000, np.uint16)).save(mid)
+    assert np.all(images.load_image(mid, 8) == round(40000 * 255 / 65535))  # 156, not 255
+    dark = tmp_path / "dark.png"
+    Image.fromarray(np.linspace(0, 1000, 400).reshape(20, 20).astype(np.uint16)).save(dark)
+    assert images.load_image(dark, 8).max() <= 4  # a dark image stays dark (no contrast stretch)
+    exact = tmp_path / "exact.png"
+    Image.fromarray((np.arange(256, dtype=np.uint16) * 257).reshape(16, 16)).save(exact)
+    assert np.array_equal(images.load_image(exact, 16)[..., 0], np.arange(256).reshape(16, 16))
+
+
+def test_float_images_use_their_range_or_are_refused(tmp_path):
+    grey = tmp_path / "grey.png"  # a float TIFF named .png: Pillow goes by content
+    Image.fromarray(np.full((10, 10), 0.5, np.float32)).save(grey, format="TIFF")
+    assert np.all(images.load_image(grey, 8) == 128)  # not black
+    hdr = tmp_path / "hdr.png"
+    Image.fromarray(np.full((10, 10), 300.0, np.float32)).save(hdr, format="TIFF")
+    with pytest.raises(data.DatasetError, match="Cannot read image .*hdr.png: a floating-point image must hold values in 0..1"):
+        images.load_image(hdr, 8)
+    wide = tmp_path / "wide.png"
+    Image.fromarray(np.full((10, 10), 7, np.int32)).save(wide, format="TIFF")
+    with pytest.raises(data.DatasetError, match="wide.png: a 32-bit integer TIFF image has no defined 8-bit scale"):
+        images.load_image(wide, 8)
+
+
+def test_decoding_memory_is_bounded_for_every_format(tmp_path, monkeypatch):
+    assert 4000 * 4000 <= images.MAX_PIXELS < 12000 * 12000  # a 12000 x 12000 PNG (836 MiB to decode) is refused
+    monkeypatch.setattr(images, "MAX_PIXELS", 300 * 300)  # the real bound (30 MP) scaled down: a fast test
+    big_png = tmp_path / "big.png"
+    Image.new("L", (400, 400), 9).save(big_png)  # as a 12000 x 12000 PNG is against 30 MP
+    with pytest.raises(data.DatasetError, match="big.png: 400 x 400 pixels is more than the decoding limit"):
+        images.load_image(big_png, 224)
+    big_jpeg = tmp_path / "big.jpg"
+    Image.new("RGB", (1200, 1200), (1, 2, 3)).save(big_jpeg)  # the JPEG decoder reduces it first: accepted
+    assert images.load_image(big_jpeg, 100).shape == (100, 100, 3)
+
+
+def test_load_split_verifies_each_image_against_the_manifest(dataset):
+    manifest = data.make_split(dataset, CLASSES, SIZES, seed=3)
+    victim = dataset / manifest.loc[5, "path"]
+    Image.open(victim).transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(victim)  # altered after the split
+    before = tree_digest(dataset)
+    with pytest.raises(data.DatasetError, match=rf"1 image\(s\) differ from the split manifest.*\n  .*{manifest.loc[5, 'path']}: SHA-256"):
+        images.load_split(manifest, dataset, CLASSES, size=16)
+    assert list(config.cache_dir().glob("images_*.npz")) == []  # nothing cached from altered files
+    assert tree_digest(dataset) == before
+
+
+def test_load_split_handles_a_non_utf8_name(dataset):
+    manifest = data.make_split(dataset, CLASSES, SIZES, seed=3)
+    odd = os.fsdecode(b"image_\xff.jpg")
+    old = dataset / manifest.loc[0, "path"]
+    os.link(old, old.parent / odd)
+    manifest.loc[0, "path"] = f"{manifest.loc[0, 'class']}/{odd}"
+    before = tree_digest(dataset)
+    arrays = images.load_split(manifest, dataset, CLASSES, size=16)  # no UnicodeEncodeError
+    assert arrays["train"][0].shape[0] == 12
+    with pytest.raises(data.DatasetError, match=r"image_\\xff.jpg is not valid UTF-8"):
+        data.write_manifest(manifest, dataset.parent / "m.csv")
+    assert tree_digest(dataset) == before
+
+
+def test_full_disk_is_output_not_writable_and_leaves_no_temporary(tmp_path, monkeypatch):
+    def disk_full(*args):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(files.os, "replace", disk_full)
+    with pytest.raises(files.OutputNotWritable, match="Cannot write .*out/results.json: No space left on device"):
+        files.atomic_write_bytes(tmp_path / "out" / "results.json", b"{}")
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_stale_temporaries_of_killed_runs_are_swept(tmp_path):
+    folder = tmp_path / "cache"
+    folder.mkdir()
+    stale = [folder / ".images_ab.npz.x1y2z3.tmp", folder / ".arch1_cd.keras.q9w8e7.tmp.keras",
+             folder / ".caltech-101.zip.k3j4h5.part"]
+    fresh, user = folder / ".images_ef.npz.a1b2c3.tmp", folder / "notes.tmp"
+    for path in [*stale, fresh, user]:
+        path.write_bytes(b"half")
+    day_ago = time.time() - 86400
+    for path in [*stale, user]:
+        os.utime(path, (day_ago, day_ago))
+    files.atomic_write_bytes(folder / "results.json", b"{}")  # the first write into a folder sweeps it
+    assert sorted(p.name for p in folder.iterdir()) == sorted([fresh.name, user.name, "results.json"])

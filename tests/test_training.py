@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-import numpy as np
+import json
 
-from cnnlib import architectures, config, evaluation, training
+import keras
+import numpy as np
+import pytest
+
+from cnnlib import architectures, config, evaluation, files, training
 
 
 def _tiny_data(n_per_class=6, n_classes=3, seed=0):
@@ -91,3 +95,47 @@ def test_truncated_model_cache_is_retrained_not_loaded():
     again, record_again = training.train_variant("arch1", data, SETTINGS, n_classes=3, data_key="t")
     assert record_again == record  # same seed: the retrained model is the same model
     np.testing.assert_array_equal(first.get_layer("conv1").get_weights()[0], again.get_layer("conv1").get_weights()[0])
+
+
+# --------------------------------------------------------------------------- issue 12
+
+QUICK = config.TrainSettings(max_epochs=1, patience=1)
+
+
+def test_data_key_is_required_with_the_cache():
+    data = _tiny_data(n_per_class=2)
+    for key in (None, ""):
+        with pytest.raises(ValueError, match="needs data_key"):
+            training.train_variant("arch1", data, QUICK, n_classes=3, data_key=key)
+    with pytest.raises(ValueError, match="needs data_key"):
+        training.train_variant("arch1", data, QUICK, n_classes=3)  # the old default ("") is gone
+    assert not (config.cache_dir() / "models").exists()
+
+
+def test_two_runs_saving_the_same_model_at_once_both_succeed(monkeypatch):
+    """Run B trains and saves the same variant while run A is between its save and its rename."""
+    data = _tiny_data(n_per_class=2)
+    real_save, calls = keras.Model.save, []
+
+    def save_then_let_the_other_run_finish(self, path, *args, **kwargs):
+        real_save(self, path, *args, **kwargs)
+        calls.append(str(path))
+        if len(calls) == 1:  # run A has written its temporary file; run B now does everything
+            training.train_variant("arch1", data, QUICK, n_classes=3, data_key="shared")
+
+    monkeypatch.setattr(keras.Model, "save", save_then_let_the_other_run_finish)
+    model, record = training.train_variant("arch1", data, QUICK, n_classes=3, data_key="shared")
+    assert len(calls) == 2 and calls[0] != calls[1]  # unique temporary names
+    folder = config.cache_dir() / "models"
+    assert sorted(p.suffix for p in folder.iterdir()) == [".json", ".keras"]  # no temporary left behind
+    (record_file,) = folder.glob("*.json")
+    assert json.loads(record_file.read_text()) == record
+    again, _ = training.train_variant("arch1", data, QUICK, n_classes=3, data_key="shared")  # from the cache
+    np.testing.assert_array_equal(again.get_layer("conv1").get_weights()[0], model.get_layer("conv1").get_weights()[0])
+
+
+def test_unwritable_model_cache_is_output_not_writable():
+    config.cache_dir().mkdir(parents=True)
+    (config.cache_dir() / "models").write_text("a file where the model folder should be")
+    with pytest.raises(files.OutputNotWritable, match="Cannot write .*models/arch1_.*\\.keras"):
+        training.train_variant("arch1", _tiny_data(n_per_class=2), QUICK, n_classes=3, data_key="k")
