@@ -249,3 +249,14 @@ def test_stale_temporaries_of_killed_runs_are_swept(tmp_path):
         os.utime(path, (day_ago, day_ago))
     files.atomic_write_bytes(folder / "results.json", b"{}")  # the first write into a folder sweeps it
     assert sorted(p.name for p in folder.iterdir()) == sorted([fresh.name, user.name, "results.json"])
+
+
+def test_decoded_cache_is_never_reused_for_another_split_size_or_classes(dataset):
+    before = tree_digest(dataset)
+    manifest = data.make_split(dataset, CLASSES, SIZES, seed=3)
+    images.load_split(manifest, dataset, CLASSES, size=16)
+    images.load_split(manifest, dataset, CLASSES, size=24)  # other preprocessing
+    images.load_split(data.make_split(dataset, CLASSES, SIZES, seed=4), dataset, CLASSES, size=16)  # other split
+    images.load_split(manifest, dataset, CLASSES[::-1], size=16)  # other label order
+    assert len(list(config.cache_dir().glob("images_*.npz"))) == 4
+    assert tree_digest(dataset) == before

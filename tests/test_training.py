@@ -139,3 +139,11 @@ def test_unwritable_model_cache_is_output_not_writable():
     (config.cache_dir() / "models").write_text("a file where the model folder should be")
     with pytest.raises(files.OutputNotWritable, match="Cannot write .*models/arch1_.*\\.keras"):
         training.train_variant("arch1", _tiny_data(n_per_class=2), QUICK, n_classes=3, data_key="k")
+
+
+def test_model_cache_key_covers_data_seed_and_settings():
+    base = training._cache_key("arch1", "split-a", 42, QUICK)
+    assert base == training._cache_key("arch1", "split-a", 42, QUICK)
+    others = {training._cache_key("arch1", "split-b", 42, QUICK), training._cache_key("arch1", "split-a", 43, QUICK),
+              training._cache_key("arch1", "split-a", 42, SETTINGS), training._cache_key("arch2", "split-a", 42, QUICK)}
+    assert base not in others and len(others) == 4
