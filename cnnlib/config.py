@@ -96,12 +96,13 @@ def env_flag(name: str, env: Mapping[str, str] | None = None) -> bool:
     )
 
 
-def profile_name() -> str:
-    """The active profile, from ``CNNLIB_PROFILE`` (default ``full``)."""
-    name = os.environ.get("CNNLIB_PROFILE", "full").strip().lower() or "full"
+def profile_name(env: Mapping[str, str] | None = None) -> str:
+    """The active profile, from ``CNNLIB_PROFILE`` (unset: ``full``; empty or unknown: ``SettingError``)."""
+    value = env_setting("CNNLIB_PROFILE", env)
+    name = "full" if value is None else value.lower()
     if name not in PROFILES:
-        raise ValueError(
-            f"CNNLIB_PROFILE={name!r} is not a known profile; use one of {sorted(PROFILES)}."
+        raise SettingError(
+            f"CNNLIB_PROFILE={value!r} is not a known profile; use one of {sorted(PROFILES)}, or unset it (= full)."
         )
     return name
 

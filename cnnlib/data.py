@@ -235,7 +235,13 @@ def list_images(root: Path, classes: Sequence[str] = config.CLASSES) -> pd.DataF
             raise DatasetError(
                 f"Class folder {shown(folder)} does not exist. Add it, or remove {cls!r} from the class list."
             )
-        for entry in sorted(folder.iterdir()):
+        try:
+            entries = sorted(folder.iterdir())
+        except OSError as exc:
+            raise DatasetError(
+                f"Cannot list the class folder {shown(folder)}: {exc.strerror or exc}. Make it readable."
+            ) from exc
+        for entry in entries:
             if not _valid_name(entry.name):
                 undecodable.append(entry)
                 continue
@@ -287,10 +293,17 @@ def make_split(
     excluded = set(exclude)
     images = list_images(root, classes)
     images = images[~images["path"].isin(excluded)].reset_index(drop=True)
-    images["sha256"] = [file_sha256(Path(root) / p) for p in images["path"]]
+    digests, unreadable = {}, []
+    for rel in images["path"]:
+        try:
+            digests[rel] = file_sha256(Path(root) / rel)
+        except OSError as exc:
+            unreadable.append({"path": rel, "reason": f"cannot be read: {exc.strerror or exc}"})
+    images = images[images["path"].isin(digests)].reset_index(drop=True)
+    images["sha256"] = [digests[p] for p in images["path"]]
     official = official_checksums(classes, checksums)
-    bad = [b for b in audit(dict(zip(images["path"], images["sha256"])), classes, official, allow_extra)
-           if b["path"] not in excluded]
+    bad = unreadable + [b for b in audit(digests, classes, official, allow_extra)
+                        if b["path"] not in excluded and b["path"] not in {u["path"] for u in unreadable}]
     if bad:
         raise bad_images_error(bad, root)
     checked = {p.split("/")[0] for p in official}

@@ -171,6 +171,14 @@ def test_empty_or_unknown_settings_are_errors(tmp_path, monkeypatch):
         monkeypatch.setenv(images.SKIP_ENV, value)
         with pytest.raises(config.SettingError, match="CNNLIB_SKIP_BAD_IMAGES"):
             images.skip_requested()
+    monkeypatch.setenv("CNNLIB_PROFILE", "")
+    with pytest.raises(config.SettingError, match="CNNLIB_PROFILE is set but empty"):
+        config.profile_name()
+    monkeypatch.setenv("CNNLIB_PROFILE", "fast")
+    with pytest.raises(config.SettingError, match=r"CNNLIB_PROFILE='fast' is not a known profile; use one of \['full', 'smoke'\]"):
+        config.profile_name()
+    monkeypatch.delenv("CNNLIB_PROFILE")
+    assert config.profile_name() == "full"
     monkeypatch.setenv(data.ALLOW_EXTRA_ENV, "perhaps")
     with pytest.raises(config.SettingError, match="CNNLIB_ALLOW_EXTRA_IMAGES='perhaps' is not a valid value; use one of 1"):
         data.allow_extra_requested()
@@ -249,3 +257,31 @@ def test_hand_edited_manifest_is_rejected(dataset, tmp_path):
             data.read_manifest(path, CLASSES, SIZES)
         with pytest.raises(data.DatasetError, match="edited.csv"):
             data.read_manifest(path)  # without sizes: still checked (equal counts, disjoint, format)
+
+
+def test_unreadable_file_or_folder_is_a_dataset_error_naming_it(dataset, monkeypatch):
+    """Permission errors (simulated: the tests may run as root, who can read anything)."""
+    before = tree_digest(dataset)
+    real_sha = data.file_sha256
+
+    def denied(path):
+        if path.name == "image_0003.jpg" and path.parent.name == "beta":
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_sha(path)
+
+    with monkeypatch.context() as patch, pytest.raises(
+            data.DatasetError, match="beta/image_0003.jpg: cannot be read: Permission denied"):
+        patch.setattr(data, "file_sha256", denied)
+        data.make_split(dataset, CLASSES, SIZES, seed=1)
+    real_iterdir = type(dataset).iterdir
+
+    def locked(self):
+        if self.name == "gamma":
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_iterdir(self)
+
+    with monkeypatch.context() as patch, pytest.raises(
+            data.DatasetError, match="Cannot list the class folder .*gamma: Permission denied"):
+        patch.setattr(type(dataset), "iterdir", locked)
+        data.list_images(dataset, CLASSES)
+    assert tree_digest(dataset) == before
