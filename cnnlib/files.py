@@ -83,7 +83,8 @@ def sweep_stale_temporaries(folder: Path, older_than: float | None = None) -> li
     return removed
 
 
-def _sweep_once(folder: Path) -> None:
+def sweep_once(folder: Path) -> None:
+    """``sweep_stale_temporaries(folder)`` the first time this process uses ``folder`` (cheap after that)."""
     folder = Path(folder)
     if folder not in _swept:
         _swept.add(folder)
@@ -101,7 +102,7 @@ def atomic_write(path: Path, write: Callable[[Path], object], suffix: str = ".tm
     tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        _sweep_once(path.parent)
+        sweep_once(path.parent)
         fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix + path.suffix)
         tmp = Path(name)
         os.close(fd)

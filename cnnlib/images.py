@@ -35,7 +35,7 @@ from cnnlib.data import (
     read_manifest,
     shown,
 )
-from cnnlib.files import atomic_write_bytes
+from cnnlib.files import atomic_write_bytes, sweep_once
 
 RESIZE_METHOD = "PIL bilinear (antialiased), aspect ratio not kept (as the reference)"
 # Memory bound for decoding: images with more pixels (after the JPEG decoder's own reduction) are
@@ -211,6 +211,8 @@ def load_split(
         raise DatasetError("The split manifest has no sha256 column, so its images cannot be verified; "
                            "regenerate it with notebooks/01_data_split.ipynb.")
     cache_file = config.cache_dir() / f"images_{_cache_key(manifest, size, classes)}.npz"
+    if cache:
+        sweep_once(cache_file.parent)  # temporaries left by killed runs (never read, only removed)
     if cache and cache_file.is_file():
         try:
             with np.load(cache_file) as stored:

@@ -12,7 +12,7 @@ import tensorflow as tf
 
 from cnnlib import config
 from cnnlib.architectures import ARCHITECTURES, VARIANTS, build_model
-from cnnlib.files import atomic_write, atomic_write_bytes
+from cnnlib.files import atomic_write, atomic_write_bytes, sweep_once
 
 Arrays = dict[str, tuple[np.ndarray, np.ndarray]]
 
@@ -116,6 +116,8 @@ def train_variant(
     folder = config.cache_dir() / "models"
     key = _cache_key(variant, data_key, seed, settings)
     model_file, record_file = folder / f"{variant}_{key}.keras", folder / f"{variant}_{key}.json"
+    if cache:
+        sweep_once(folder)  # temporaries left by killed runs (never read, only removed)
     if cache and model_file.is_file() and record_file.is_file():
         try:
             return keras.models.load_model(model_file), json.loads(record_file.read_text())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import keras
 import numpy as np
@@ -147,3 +148,16 @@ def test_model_cache_key_covers_data_seed_and_settings():
     others = {training._cache_key("arch1", "split-b", 42, QUICK), training._cache_key("arch1", "split-a", 43, QUICK),
               training._cache_key("arch1", "split-a", 42, SETTINGS), training._cache_key("arch2", "split-a", 42, QUICK)}
     assert base not in others and len(others) == 4
+
+
+def test_stale_temporary_of_a_killed_save_is_swept_even_on_a_cache_hit():
+    data = _tiny_data(n_per_class=2)
+    training.train_variant("arch1", data, QUICK, n_classes=3, data_key="hit")
+    folder = config.cache_dir() / "models"
+    killed = [folder / ".arch1_0123456789abcdef.tmp.keras", folder / ".arch1_0123.keras.zq1x2c.tmp.keras"]
+    for path in killed:  # the old fixed name and the new unique one, both from a run killed long ago
+        path.write_bytes(b"PK half a zip")
+        os.utime(path, (1e9, 1e9))
+    files._swept.discard(folder)  # as in a new process
+    training.train_variant("arch1", data, QUICK, n_classes=3, data_key="hit")  # loaded from the cache
+    assert not any(path.exists() for path in killed)
