@@ -10,8 +10,9 @@ and the tests read the same values. Environment variables:
 - ``CNNLIB_CACHE_DIR``: where decoded images, features and trained models are
   cached (default ``<repo>/.cache``).
 - ``CNNLIB_VGG19_WEIGHTS``: VGG19 weights (see ``cnnlib.vgg19``).
-- ``CNNLIB_SKIP_BAD_IMAGES``: ``1`` leaves bad images (unreadable, or official files that are
-  missing or altered) out of the split instead of stopping (see ``cnnlib.images.check_images``).
+- ``CNNLIB_SKIP_BAD_IMAGES``: ``1`` leaves bad images (unreadable; official files that are
+  missing or altered; files that are not official) out of the split instead of stopping
+  (see ``cnnlib.images.check_images``).
 - ``CNNLIB_ALLOW_EXTRA_IMAGES``: ``1`` lets images that are not official Caltech-101 files into
   the split of a reference class (a user's own additions); by default they stop the run.
 
