@@ -78,7 +78,7 @@ def test_guided_copy_forward_equals_original_and_batch_equals_single():
     single = np.concatenate([interpret.guided_backprop(model, x[i : i + 1], "conv4", channel=1) for i in range(3)])
     np.testing.assert_allclose(batch, single, rtol=1e-5, atol=1e-8)
     assert np.abs(batch).sum() > 0
-    with pytest.raises(ValueError, match="Give a channel"):
+    with pytest.raises(ValueError, match="Give a layer and a channel"):
         interpret.guided_backprop(model, x, "conv4")
 
 

@@ -63,7 +63,7 @@ def test_published_vgg19_fields():
     # neuron (0, 0) starts at -118 (= 0 - 118 of padding) and would end at 134: clipped to the image
     assert rf.receptive_field(base, "block5_conv4", 224).offset == -118
     assert rf.input_box(base, "block5_conv4", 0, 0) == (0, 0, 134, 134)
-    with pytest.raises(ValueError, match="not a convolution or pooling layer"):
+    with pytest.raises(ValueError, match="has no layer 'input_layer'"):
         rf.receptive_field(base, "input_layer", 224)
 
 

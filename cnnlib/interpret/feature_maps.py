@@ -1,4 +1,4 @@
-"""Feature maps: the activations of chosen layers for a batch of inputs."""
+"""Feature maps: the activations of chosen layers (nested ones by path) for a batch of inputs."""
 
 from __future__ import annotations
 
@@ -6,18 +6,36 @@ from collections.abc import Sequence
 
 import keras
 import numpy as np
+import tensorflow as tf
+
+from cnnlib.interpret.view import conv_layer_names, input_spec, resolve_layer, view
+
+__all__ = ["activations_function", "conv_layer_names", "feature_maps"]
 
 
-def conv_layer_names(model: keras.Model) -> list[str]:
-    """Names of the model's Conv2D layers, in order."""
-    return [layer.name for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+def activations_function(model: keras.Model, layer_paths: Sequence[str]):
+    """Compiled inputs (N, H, W, C) -> [activations of each layer], with the model's current weights."""
+    paths = tuple(resolve_layer(model, name) for name in layer_paths)
+    copy = view(model)
+    key = ("activations", paths)
+    if key not in copy.functions:
+        probe = copy.probe(paths)
+
+        @tf.function(input_signature=[input_spec(model)])
+        def activations(x):
+            with copy.current():
+                out = probe(x, training=False)
+            return out if isinstance(out, (list, tuple)) else [out]
+
+        copy.functions[key] = activations
+    return copy.functions[key]
 
 
 def feature_maps(
     model: keras.Model, inputs: np.ndarray, layer_names: Sequence[str], batch_size: int = 32
 ) -> dict[str, np.ndarray]:
-    """{layer name: activations (N, h, w, C) float32} for every name in ``layer_names``, one forward pass."""
-    probe = keras.Model(model.input, [model.get_layer(name).output for name in layer_names])
-    outputs = probe.predict(np.asarray(inputs, np.float32), batch_size=batch_size, verbose=0)
-    outputs = outputs if isinstance(outputs, list) else [outputs]
-    return {name: np.asarray(out) for name, out in zip(layer_names, outputs)}
+    """{layer name: activations (N, h, w, C) float32} for every name (or path) in ``layer_names``."""
+    function = activations_function(model, layer_names)
+    x = np.asarray(inputs, np.float32)
+    batches = [function(x[i : i + batch_size]) for i in range(0, len(x), batch_size)]
+    return {name: np.concatenate([np.asarray(b[j]) for b in batches]) for j, name in enumerate(layer_names)}

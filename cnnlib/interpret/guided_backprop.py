@@ -1,107 +1,100 @@
-"""Guided backpropagation (Springenberg et al., 2015) through a copy of the model.
+"""Guided backpropagation (Springenberg et al., 2015) through a guided copy of the model.
 
 At every ReLU the backward pass lets a gradient through only where both the upstream
-gradient and the forward input are positive. The rule is a ``tf.custom_gradient`` ReLU put
-into a clone of the model: in activations fused into Conv/Dense layers, in ``Activation``
-and ``ReLU`` layers, and inside nested models. The forward pass is unchanged.
+gradient and the forward input are positive (for a clipped ReLU such as ``relu6``: where
+0 < x < max). The rule sits in a flat copy of the model (``view.view(model, guided=True)``)
+whose variables are mapped onto the original's at every call, so maps always follow the
+model's current weights. The forward pass is unchanged.
 """
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Sequence
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from cnnlib.interpret.view import guided_clipped_relu, guided_relu, input_spec, output_layer, resolve_layer, view
 
-@tf.custom_gradient
-def guided_relu(x):
-    """ReLU forward; backward passes dy only where dy > 0 and x > 0."""
-
-    def grad(dy):
-        return dy * tf.cast(dy > 0, dy.dtype) * tf.cast(x > 0, dy.dtype)
-
-    return tf.nn.relu(x), grad
-
-
-def _is_plain_relu(activation) -> bool:
-    return getattr(activation, "__name__", "") == "relu"
-
-
-def _clone_layer(layer: keras.layers.Layer) -> keras.layers.Layer:
-    if isinstance(layer, keras.layers.ReLU):
-        config = layer.get_config()
-        if config.get("max_value") is None and not config.get("negative_slope") and not config.get("threshold"):
-            return keras.layers.Activation(guided_relu, name=layer.name)
-    clone = layer.__class__.from_config(layer.get_config())
-    if _is_plain_relu(getattr(layer, "activation", None)):
-        clone.activation = guided_relu
-    return clone
-
-
-_COPIES: "weakref.WeakKeyDictionary[keras.Model, keras.Model]" = weakref.WeakKeyDictionary()
+__all__ = ["guided_backprop", "guided_clipped_relu", "guided_copy", "guided_relu", "one_hot_scores"]
 
 
 def guided_copy(model: keras.Model) -> keras.Model:
-    """A clone of ``model`` with every plain ReLU replaced by ``guided_relu``, same weights (built once, cached)."""
-    if model not in _COPIES:
-        copy = keras.models.clone_model(model, clone_function=_clone_layer, recursive=True)
-        copy.set_weights(model.get_weights())
-        _COPIES[model] = copy
-    return _COPIES[model]
+    """A standalone model input -> output with every ReLU guided and ``model``'s weights as they are now."""
+    output_path, _ = output_layer(model)
+    copy = view(model, guided=True, score_layer=output_path)  # the real output, softmax included
+    standalone = keras.Model(copy.inputs, copy.scores)
+    for c, o in copy.pairs:
+        c.assign(o.value)
+    return standalone
 
 
-_FUNCTIONS: "weakref.WeakKeyDictionary[keras.Model, dict]" = weakref.WeakKeyDictionary()
+def _gradient_function(model: keras.Model, layer_path: str | None):
+    """Compiled (inputs, weights) -> d sum(target * weights) / d inputs through the guided copy.
 
+    ``layer_path`` None means the class scores (before softmax).
+    """
+    copy = view(model, guided=True)
+    key = ("guided", layer_path)
+    if key not in copy.functions:
+        target = copy.scores if layer_path is None else copy.outputs[layer_path]
+        probe = keras.Model(copy.inputs, target)
+        w_spec = tf.TensorSpec([None, *target.shape[1:]], tf.float32)
 
-def _gradient_function(model: keras.Model, layer_name: str):
-    """tf.function (inputs, weights) -> d sum(layer_output * weights) / d inputs, through the guided copy."""
-    cache = _FUNCTIONS.setdefault(model, {})
-    if layer_name not in cache:
-        copy = guided_copy(model)
-        probe = keras.Model(copy.input, copy.get_layer(layer_name).output)
-        x_spec = tf.TensorSpec([None, *model.input.shape[1:]], tf.float32)
-        w_spec = tf.TensorSpec([None, *probe.output.shape[1:]], tf.float32)
-
-        @tf.function(input_signature=[x_spec, w_spec])
+        @tf.function(input_signature=[input_spec(model), w_spec])
         def gradient(x, weights):
             with tf.GradientTape() as tape:
                 tape.watch(x)
-                score = tf.reduce_sum(probe(x, training=False) * weights)
+                with copy.current():
+                    score = tf.reduce_sum(tf.cast(probe(x, training=False), tf.float32) * weights)
             return tape.gradient(score, x)
 
-        cache[layer_name] = gradient
-    return cache[layer_name]
+        copy.functions[key] = gradient
+    return copy.functions[key]
+
+
+def one_hot_scores(model: keras.Model, targets: Sequence[int], score_layer: str | None = None) -> np.ndarray:
+    """(N, classes) float32 weights that pick each image's target class score (for ``guided_backprop``)."""
+    n_classes = view(model, score_layer=score_layer).scores.shape[-1]
+    targets = np.asarray(targets, int)
+    if targets.min() < 0 or targets.max() >= n_classes:
+        raise ValueError(f"Target classes must be in 0..{n_classes - 1}; got {sorted(set(targets.tolist()))}.")
+    return np.eye(n_classes, dtype=np.float32)[targets]
 
 
 def guided_backprop(
     model: keras.Model,
     inputs: np.ndarray,
-    layer_name: str,
+    layer_name: str | None,
     channel: int | None = None,
     positions: Sequence[tuple[int, int]] | None = None,
     weights: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Guided gradient of one neuron of ``layer_name`` with respect to the inputs: float32 (N, H, W, 3).
+    """Guided gradient of one neuron of ``layer_name`` with respect to the inputs: float32 (N, H, W, C).
 
     The target keeps one neuron, (row, col, ``channel``), and zeroes every other neuron of the
     layer; by default (row, col) is the channel's argmax in each image. Alternatively pass
-    ``weights`` (N, *layer output shape) to backpropagate any weighting of the layer (a one-hot
-    logit gives the guided gradient of a class score). Images are independent: a batch gives
-    the same maps as one image at a time.
+    ``weights`` (N, *layer output shape) to backpropagate any weighting of the layer.
+    ``layer_name=None`` targets the class scores before softmax (then ``weights`` is (N, classes),
+    e.g. ``one_hot_scores``). Nested layers by path or unique name. Images are independent.
     """
+    from cnnlib.interpret.feature_maps import feature_maps
+
     x = np.asarray(inputs, np.float32)
+    path = None if layer_name is None else resolve_layer(model, layer_name)
     if weights is None:
-        if channel is None:
-            raise ValueError("Give a channel (and optionally positions), or explicit weights.")
+        if channel is None or path is None:
+            raise ValueError("Give a layer and a channel (and optionally positions), or explicit weights.")
+        shape = tuple(view(model).outputs[path].shape[1:])
+        if len(shape) != 3:
+            raise ValueError(f"Layer {path!r} has output shape {shape}; a neuron target needs (h, w, channels).")
+        if not 0 <= channel < shape[-1]:
+            raise ValueError(f"Layer {path!r} has {shape[-1]} channels; channel {channel} does not exist.")
         if positions is None:
-            probe = keras.Model(model.input, model.get_layer(layer_name).output)
-            acts = np.asarray(probe(x, training=False))[..., channel]
+            acts = feature_maps(model, x, [path])[path][..., channel]
             positions = [np.unravel_index(int(np.argmax(a)), a.shape) for a in acts]
-        shape = model.get_layer(layer_name).output.shape[1:]
         weights = np.zeros((len(x), *shape), np.float32)
         for i, (row, col) in enumerate(positions):
             weights[i, row, col, channel] = 1.0
-    return np.asarray(_gradient_function(model, layer_name)(x, np.asarray(weights, np.float32)))
+    return np.asarray(_gradient_function(model, path)(x, np.asarray(weights, np.float32)))

@@ -8,8 +8,9 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 
-from cnnlib.interpret.feature_maps import feature_maps
-from cnnlib.receptive_field import input_box
+from cnnlib.interpret.feature_maps import activations_function, feature_maps
+from cnnlib.interpret.view import resolve_layer, view
+from cnnlib.receptive_field import dependency_boxes
 
 
 @dataclass(frozen=True)
@@ -21,7 +22,7 @@ class Patch:
     row: int
     col: int
     activation: float
-    box: tuple[int, int, int, int]  # (top, left, bottom, right) in input pixels, clipped to the image
+    box: tuple[int, int, int, int]  # (top, left, bottom, right) in input pixels: the exact dependency box
 
     def crop(self, images: np.ndarray) -> np.ndarray:
         """The patch pixels from ``images[self.image]``: (bottom - top, right - left, 3)."""
@@ -32,11 +33,11 @@ class Patch:
 def argmax_patches(model: keras.Model, inputs: np.ndarray, layer_name: str, channels: Sequence[int]) -> list[Patch]:
     """The reference's method on one input (N = 1): each channel's argmax neuron, projected to the input."""
     acts = feature_maps(model, inputs[:1], [layer_name])[layer_name][0]
+    box = dependency_boxes(model, layer_name)
     out = []
     for ch in channels:
         row, col = np.unravel_index(int(np.argmax(acts[..., ch])), acts.shape[:2])
-        out.append(Patch(ch, 0, int(row), int(col), float(acts[row, col, ch]),
-                         input_box(model, layer_name, int(row), int(col))))
+        out.append(Patch(ch, 0, int(row), int(col), float(acts[row, col, ch]), box(int(row), int(col))))
     return out
 
 
@@ -48,9 +49,9 @@ def channel_maxima(
     Computed in batches, keeping only the maxima, so memory stays at (N, C).
     """
     best_value, best_index = [], []
-    probe = keras.Model(model.input, model.get_layer(layer_name).output)
+    probe = activations_function(model, [layer_name])
     for start in range(0, len(inputs), batch_size):
-        acts = np.asarray(probe(np.asarray(inputs[start : start + batch_size], np.float32), training=False))
+        acts = np.asarray(probe(np.asarray(inputs[start : start + batch_size], np.float32))[0])
         flat = acts.reshape(len(acts), -1, acts.shape[-1])  # (n, h*w, C)
         best_index.append(flat.argmax(axis=1))
         best_value.append(flat.max(axis=1))
@@ -72,12 +73,13 @@ def top_k_patches(
     sorted by activation, highest first}.
     """
     values, positions = maxima if maxima is not None else channel_maxima(model, inputs, layer_name, batch_size)
-    width = model.get_layer(layer_name).output.shape[2]
+    width = view(model).outputs[resolve_layer(model, layer_name)].shape[2]
+    box = dependency_boxes(model, layer_name)
     result = {}
     for ch in channels:
         order = np.argsort(-values[:, ch], kind="stable")[:k]
         result[ch] = []
         for i in order:
             row, col = divmod(int(positions[i, ch]), width)
-            result[ch].append(Patch(ch, int(i), row, col, float(values[i, ch]), input_box(model, layer_name, row, col)))
+            result[ch].append(Patch(ch, int(i), row, col, float(values[i, ch]), box(row, col)))
     return result

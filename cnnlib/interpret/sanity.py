@@ -17,7 +17,7 @@ import tensorflow as tf
 from scipy import ndimage, stats
 
 from cnnlib.interpret.gradcam import grad_cam
-from cnnlib.interpret.guided_backprop import guided_backprop
+from cnnlib.interpret.guided_backprop import guided_backprop, one_hot_scores
 
 Explain = Callable[[keras.Model, np.ndarray, np.ndarray], np.ndarray]
 
@@ -33,10 +33,9 @@ def gradcam_maps(model: keras.Model, inputs: np.ndarray, targets: np.ndarray, la
 
 
 def guided_backprop_maps(model: keras.Model, inputs: np.ndarray, targets: np.ndarray) -> np.ndarray:
-    """|guided gradient| of each image's target logit, summed over colour channels: (N, H, W)."""
-    n_classes = model.get_layer("logits").output.shape[-1]
-    weights = np.eye(n_classes, dtype=np.float32)[np.asarray(targets, int)]
-    return np.abs(guided_backprop(model, inputs, "logits", weights=weights)).sum(axis=-1)
+    """|guided gradient| of each image's target class score (pre-softmax), summed over colour channels: (N, H, W)."""
+    weights = one_hot_scores(model, targets)
+    return np.abs(guided_backprop(model, inputs, None, weights=weights)).sum(axis=-1)
 
 
 def guided_gradcam_maps(model: keras.Model, inputs: np.ndarray, targets: np.ndarray) -> np.ndarray:
