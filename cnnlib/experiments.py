@@ -49,7 +49,8 @@ def run_split(
 def other_split(split_seed: int, classes: Sequence[str] = config.CLASSES) -> images.ProjectSplit:
     """A second split drawn with ``split_seed``; its manifest is written to data/splits/ like the first."""
     root = data.ensure_dataset(classes)
-    manifest = data.make_split(root, classes, config.SPLIT_SIZES, seed=split_seed)
+    check = images.check_images(root, classes)
+    manifest = data.make_split(root, classes, config.SPLIT_SIZES, seed=split_seed, exclude=check.exclude)
     path = data.write_manifest(manifest, config.SPLITS_DIR / f"split_seed{split_seed}.csv")
     return images.ProjectSplit(root, manifest, data.manifest_hash(path), images.load_split(manifest, root, classes))
 

@@ -162,8 +162,11 @@ def plot_saliency_row(image: np.ndarray, maps: Mapping[str, np.ndarray], title: 
 
 
 def plot_gradcam_grid(images: np.ndarray, cams: np.ndarray, classes: Sequence[str], title: str,
-                      alpha: float = 0.45) -> plt.Figure:
-    """Table 13: rows = images (N, H, W, 3), columns = target classes; ``cams`` (N, K, H, W) in [0, 1] overlaid."""
+                      alpha: float = 0.45, column_titles: Sequence[str] | None = None) -> plt.Figure:
+    """Table 13: rows = images (N, H, W, 3), columns = target classes; ``cams`` (N, K, H, W) in [0, 1] overlaid.
+
+    ``column_titles`` replaces the "target: class" column titles (e.g. to compare two upsamplings).
+    """
     n, k = cams.shape[:2]
     fig, axes = plt.subplots(n, k, figsize=(1.9 * k + 0.8, 1.9 * n + 0.6), squeeze=False)
     for i in range(n):
@@ -174,7 +177,7 @@ def plot_gradcam_grid(images: np.ndarray, cams: np.ndarray, classes: Sequence[st
             ax.set_xticks([])
             ax.set_yticks([])
             if i == 0:
-                ax.set_title(f"target: {classes[j]}", fontsize=8)
+                ax.set_title(column_titles[j] if column_titles else f"target: {classes[j]}", fontsize=8)
             if j == 0:
                 ax.set_ylabel(f"image: {classes[i]}" if n == len(classes) else f"image {i}", fontsize=8)
     fig.suptitle(title, fontsize=10)

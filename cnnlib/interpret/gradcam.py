@@ -143,3 +143,14 @@ def guided_grad_cam(
     weights = one_hot_scores(model, [target] * len(inputs), score_layer)
     guided = guided_backprop(model, inputs, score_layer, weights=weights)
     return guided * grad_cam(model, inputs, target, layer_name, score_layer, upsample)[..., None]
+
+
+def compare_upsampling(
+    model: keras.Model, inputs: np.ndarray, targets: Sequence[int], layer_name: str | None = None
+) -> np.ndarray:
+    """Each image's Grad-CAM for its own target, aligned and plainly resized: (N, 2, H, W) in [0, 1]."""
+    path = _layer(model, layer_name)
+    raw = grad_cam_raw(model, inputs, sorted(set(int(t) for t in targets)), path)
+    column = [sorted(set(int(t) for t in targets)).index(int(t)) for t in targets]
+    own = raw[np.arange(len(inputs)), column]  # (N, h, w)
+    return np.stack([upsample_maps(own, model, path, "aligned"), upsample_maps(own, model, path, "resize")], axis=1)

@@ -188,7 +188,7 @@ def _build_view(model: keras.Model, guided: bool, score_layer: str | None) -> Vi
                                "whose layers are each used once.")
         linear = make_linear and layer is last
         copy = _clone(layer, guided=guided, linear=linear, name=path.replace("/", "__"), no_rule=no_rule)
-        result = copy(*args, **kwargs)
+        result = copy(args[0]) if isinstance(copy, keras.layers.Identity) else copy(*args, **kwargs)
         layer_pairs.append((copy, layer))
         if isinstance(result, (list, tuple)):
             if len(result) != 1:
