@@ -195,9 +195,18 @@ def field_centres(model: keras.Model, layer_name: str, input_size: int | None = 
 
 
 def dependency_boxes(model: keras.Model, layer_name: str, input_size: int | None = None):
-    """Exact boxes of every neuron as a function: (row, col) -> (top, left, bottom, right), half-open."""
+    """Exact boxes of every neuron as a function: (row, col) -> (top, left, bottom, right), half-open.
+
+    A neuron that sees only padding depends on no pixel: its box is empty, (0, 0, 0, 0).
+    """
     rows, cols = _geometry(model, layer_name, input_size)[1]
-    return lambda row, col: (int(rows.lo[row]), int(cols.lo[col]), int(rows.hi[row]) + 1, int(cols.hi[col]) + 1)
+
+    def box(row: int, col: int) -> tuple[int, int, int, int]:
+        if rows.lo[row] > rows.hi[row] or cols.lo[col] > cols.hi[col]:
+            return (0, 0, 0, 0)  # the neuron sees only padding: it depends on no pixel
+        return (int(rows.lo[row]), int(cols.lo[col]), int(rows.hi[row]) + 1, int(cols.hi[col]) + 1)
+
+    return box
 
 
 def input_box(

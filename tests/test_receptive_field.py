@@ -144,3 +144,96 @@ def test_dilation_and_same_padding():
     assert rf.receptive_field(model, "c2").size == 10
     # A dilated kernel skips pixels inside its box, so the support spans the box without filling it.
     _check_gradient_support_is_box(model, ["c1", "p1", "c2"], 12, np.random.default_rng(3), dense=False)
+
+
+# ----------------------------------------------------------------------------- exact boxes at the border
+
+
+def _support_boxes(model: keras.Model, layer: str) -> dict[tuple[int, int], tuple[int, int, int, int]]:
+    """Brute force: the bounding box of each neuron's input dependencies, from the gradient of a linearised copy.
+
+    ``model`` must already be linear with strictly positive weights and average pooling, so the
+    gradient is nonzero exactly where the neuron depends on the input.
+    """
+    probe = keras.Model(model.input, model.get_layer(layer).output)
+    h, w = probe.output.shape[1:3]
+    size = model.input.shape[1]
+    x = tf.constant(np.ones((h * w, size, size, 1), np.float32))
+    onehot = np.zeros((h * w, h, w, probe.output.shape[3]), np.float32)
+    for i in range(h * w):
+        onehot[i, i // w, i % w, 0] = 1
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        score = tf.reduce_sum(probe(x) * onehot)
+    grads = np.abs(tape.gradient(score, x).numpy()[..., 0]) > 0
+    boxes = {}
+    for i in range(h * w):
+        rows, cols = np.nonzero(grads[i])
+        boxes[(i // w, i % w)] = (rows.min(), cols.min(), rows.max() + 1, cols.max() + 1) if len(rows) else (0, 0, 0, 0)
+    return boxes
+
+
+def _positive(model: keras.Model, seed: int) -> keras.Model:
+    rng = np.random.default_rng(seed)
+    model.set_weights([rng.uniform(0.5, 1.5, w.shape).astype("float32") for w in model.get_weights()])
+    return model
+
+
+def test_issue_examples_give_minimal_boxes():
+    inputs = keras.Input((20, 20, 1))
+    dilated = keras.Model(inputs, keras.layers.Conv2D(1, 3, dilation_rate=3, padding="same", name="c")(inputs))
+    assert rf.input_box(dilated, "c", 1, 1) == (1, 1, 5, 5)
+    inputs = keras.Input((10, 10, 1))
+    x = keras.layers.AveragePooling2D(3, 2, name="p")(inputs)
+    pooled = keras.Model(inputs, keras.layers.Conv2D(1, 3, padding="same", name="c")(x))
+    assert rf.input_box(pooled, "c", 3, 3) == (4, 4, 9, 9)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_random_stacks_boxes_equal_brute_force_for_every_neuron(seed):
+    """Random stacks of (dilated) convs, pooling and explicit padding: every neuron, border ones included."""
+    rng = np.random.default_rng(seed)
+    size = int(rng.integers(14, 24))
+    x = inputs = keras.Input((size, size, 1))
+    names = []
+    for i in range(int(rng.integers(2, 5))):
+        kind = rng.choice(["conv", "conv", "pool", "pad"])
+        width = x.shape[1]
+        if width < 6:
+            break
+        name = f"l{i}"
+        if kind == "conv":
+            k, d = int(rng.integers(1, 4)), int(rng.integers(1, 3))
+            s = int(rng.integers(1, 3))
+            padding = str(rng.choice(["same", "valid"]))
+            if padding == "valid" and d * (k - 1) + 1 > width:
+                padding = "same"
+            if d > 1 or k == 1:
+                s = 1  # Keras does not allow strides > 1 with dilation; 1x1 stride 2 crashes oneDNN's gradient
+            x = keras.layers.Conv2D(1, k, strides=s, dilation_rate=d, padding=padding, name=name)(x)
+        elif kind == "pool":
+            k = int(rng.integers(2, 4))
+            x = keras.layers.AveragePooling2D(k, int(rng.integers(1, 3)), padding=str(rng.choice(["same", "valid"])),
+                                              name=name)(x)
+        else:
+            x = keras.layers.ZeroPadding2D(((1, 0), (0, 2)), name=name)(x)
+        names.append(name)
+    model = _positive(keras.Model(inputs, x), seed)
+    for layer in names:
+        if layer.startswith("l") and not isinstance(model.get_layer(layer), keras.layers.ZeroPadding2D):
+            expected = _support_boxes(model, layer)
+            got = {n: rf.input_box(model, layer, *n) for n in expected}
+            assert got == expected, f"seed {seed}, layer {layer}"
+
+
+def test_branches_merge_and_global_paths_cover_the_image():
+    inputs = keras.Input((16, 16, 1))
+    a = keras.layers.Conv2D(1, 3, padding="same", name="a")(inputs)
+    b = keras.layers.Conv2D(1, 1, strides=1, name="b")(inputs)
+    added = keras.layers.Add(name="add")([a, b])
+    squeeze = keras.layers.Reshape((1, 1, 1))(keras.layers.GlobalAveragePooling2D()(added))
+    excited = keras.layers.Multiply(name="se")([added, squeeze])
+    model = _positive(keras.Model(inputs, keras.layers.Conv2D(1, 1, name="after")(excited)), 0)
+    assert _support_boxes(model, "add") == {n: rf.input_box(model, "add", *n) for n in _support_boxes(model, "add")}
+    assert rf.input_box(model, "after", 5, 5) == (0, 0, 16, 16)  # squeeze-and-excitation sees everything
+    assert rf.receptive_field(model, "after").size == 3  # the local field is still 3 x 3
