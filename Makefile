@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 
-.PHONY: report notebooks pdf test unit bench venv clean-cache
+.PHONY: report notebooks pdf test unit bench venv testdeps clean-cache
 
 ## report: set up the venv, execute every notebook (regenerates figures/ and results/), build the PDF
 report: notebooks
@@ -22,7 +22,7 @@ notebooks: venv
 	    --ExecutePreprocessor.timeout=1800 $(NOTEBOOKS)
 
 ## test: unit tests, then nbval re-executes every notebook and checks its deterministic outputs
-test: venv
+test: venv testdeps
 	$(BIN)/python -m pytest tests --nbval-lax --nbval-current-env --nbval-cell-timeout=1800 notebooks
 
 ## bench: performance benchmarks (print tables, write results/benchmarks.json; about 10 minutes)
@@ -30,9 +30,9 @@ bench: venv
 	$(BIN)/python -m pip install --quiet -r benchmarks/requirements.txt
 	$(BIN)/python benchmarks/run_all.py
 
-## unit: unit tests only (fast)
-unit: venv
-	$(BIN)/python -m pytest tests
+## unit: unit tests only (fast; the keras.applications zoo test runs in make test)
+unit: venv testdeps
+	$(BIN)/python -m pytest tests -m "not zoo"
 
 venv: $(VENV)/.installed
 $(VENV)/.installed: requirements.txt pyproject.toml
@@ -40,6 +40,12 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.txt
 	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $@
+
+## testdeps: tf-keras-vis, the peer the tests and benchmarks compare against (never needed by users)
+testdeps: $(VENV)/.testdeps
+$(VENV)/.testdeps: $(VENV)/.installed benchmarks/requirements.txt
+	$(BIN)/python -m pip install --quiet -r benchmarks/requirements.txt
 	touch $@
 
 ## clean-cache: forget decoded images, features and trained models (they are rebuilt)
