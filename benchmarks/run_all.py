@@ -13,6 +13,7 @@ import sys
 import bench_interpret
 import bench_pipeline
 import bench_vgg19
+import bench_zoo
 
 from cnnlib import config
 from cnnlib.results import package_versions
@@ -30,6 +31,9 @@ def main() -> None:
     print("\n== interpretability ==")
     summary["interpret"] = bench_interpret.run()
     bench_interpret.show(summary["interpret"])
+    print("\n== Grad-CAM on keras.applications models ==")
+    summary["gradcam_zoo"] = bench_zoo.run()
+    bench_zoo.show(summary["gradcam_zoo"])
     path = config.RESULTS_DIR / "benchmarks.json"
     path.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
     print("\nwrote", path.relative_to(config.REPO_ROOT))

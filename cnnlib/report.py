@@ -183,6 +183,7 @@ def collect(results_dir: Path = config.RESULTS_DIR, figures_dir: Path = config.F
         "top9": [f"patches_top9_{key.replace('/', '_')}" for key in loaded["patches"]["top9_training_patches"]],
         "guided_custom": f"guided_backprop_{best}", "guided_vgg19": "guided_backprop_vgg19",
         "gradcam_custom": f"gradcam_grid_{best}", "gradcam_vgg19": "gradcam_grid_vgg19",
+        "gradcam_upsampling": f"gradcam_upsampling_{best}",
         "guided_gradcam": "guided_gradcam_scorpion",
         "accuracy_seeds": "accuracy_seeds", "accuracy_splits": "accuracy_splits",
         "sanity_cascade": "sanity_cascading_randomization", "sanity_examples": "sanity_cascading_examples",
