@@ -15,7 +15,7 @@ from pathlib import Path
 
 from cnnlib import config
 from cnnlib.evaluation import wilson_interval
-from cnnlib.files import file_sha256
+from cnnlib.files import atomic_write, file_sha256
 from cnnlib.results import read_results
 
 REPORT_DIR = config.REPO_ROOT / "report"
@@ -107,10 +107,10 @@ def _for_pdf(figures_dir: Path, name: str) -> str:
     """
     from PIL import Image
 
-    BUILD_DIR.mkdir(parents=True, exist_ok=True)
     target = BUILD_DIR / f"{name}.jpg"
     with Image.open(Path(figures_dir) / f"{name}.png") as img:
-        img.convert("RGB").save(target, quality=90, optimize=True)
+        rgb = img.convert("RGB")
+    atomic_write(target, lambda tmp: rgb.save(tmp, format="JPEG", quality=90, optimize=True))
     return "/" + target.relative_to(config.REPO_ROOT).as_posix()
 
 

@@ -76,6 +76,8 @@ def load_base(
     """The VGG19 convolutional base (16 conv + 5 max-pool layers) and the weights it carries."""
     env = os.environ if env is None else env
     setting = env.get(ENV_VAR, "").strip()
+    if ENV_VAR in env and not setting:
+        raise WeightsUnavailable(f"{ENV_VAR} is set but empty. Unset it for ImageNet, or {_HOW_TO}")
     shape = (image_size, image_size, 3)
     if setting.lower() == "random":
         set_seed(seed)

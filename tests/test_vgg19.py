@@ -105,3 +105,8 @@ def test_fine_tune_block5_trains_only_block5_and_head():
             changed = any(not np.array_equal(a, b) for a, b in zip(before[layer.name], layer.get_weights()))
             assert changed == (layer.name.startswith("block5") and "pool" not in layer.name
                                or layer.name == "logits"), layer.name
+
+
+def test_empty_weights_setting_is_an_error_not_a_download():
+    with pytest.raises(vgg19.WeightsUnavailable, match="set but empty"):
+        vgg19.load_base(env={vgg19.ENV_VAR: "  "})
