@@ -22,7 +22,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from cnnlib import config
-from cnnlib.data import DatasetError, verify_checksums
+from cnnlib.checksums import DatasetError, verify_checksums
 from cnnlib.files import file_digest, not_writable, sweep_stale_temporaries
 
 
