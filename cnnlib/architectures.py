@@ -13,10 +13,10 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import keras
 import pandas as pd
 
 from cnnlib import config
+from cnnlib._tensorflow import keras
 
 
 @dataclass(frozen=True)

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
-import keras
 import numpy as np
 import pandas as pd
 from sklearn.metrics import confusion_matrix
+
+if TYPE_CHECKING:
+    import keras
 
 Arrays = dict[str, tuple[np.ndarray, np.ndarray]]
 SPLIT_ORDER = ("train", "val", "test")

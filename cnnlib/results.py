@@ -12,12 +12,12 @@ from cnnlib.files import atomic_write_bytes
 
 def package_versions() -> dict[str, str]:
     """Versions of the packages that shape the numbers."""
-    import keras
     import numpy
     import sklearn
-    import tensorflow
 
-    return {"python": platform.python_version(), "tensorflow": tensorflow.__version__,
+    from cnnlib._tensorflow import keras, tf
+
+    return {"python": platform.python_version(), "tensorflow": tf.__version__,
             "keras": keras.__version__, "numpy": numpy.__version__, "scikit-learn": sklearn.__version__}
 
 

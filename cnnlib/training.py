@@ -6,11 +6,10 @@ import hashlib
 import json
 from dataclasses import asdict
 
-import keras
 import numpy as np
-import tensorflow as tf
 
 from cnnlib import config
+from cnnlib._tensorflow import keras, tf
 from cnnlib.architectures import ARCHITECTURES, VARIANTS, build_model
 from cnnlib.files import atomic_write, atomic_write_bytes, sweep_once
 

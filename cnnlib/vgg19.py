@@ -24,12 +24,11 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import keras
 import numpy as np
-import tensorflow as tf
 from tqdm import tqdm
 
 from cnnlib import config
+from cnnlib._tensorflow import keras, tf
 from cnnlib.files import atomic_write_bytes, file_digest, file_sha256
 from cnnlib.training import compile_model, fit, set_seed
 

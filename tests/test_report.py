@@ -85,3 +85,13 @@ def test_reference_comparison_arithmetic():
     assert rows["arch2"]["val"]["consistent"] == "yes"  # 0.60 lies in [0.4, 0.6]
     assert rows["vgg19"]["test"]["consistent"] == "n/a"  # random-init VGG19 is not comparable
     assert rows["arch1"]["val"]["reference_ci"] == "[48, 74]"  # Wilson interval of 31/50
+
+
+def test_report_module_imports_no_tensorflow():
+    """`make pdf` only reads JSON and figures: importing cnnlib.report must not load TensorFlow."""
+    import subprocess
+    import sys
+
+    code = "import sys, cnnlib.report; print(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras')))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

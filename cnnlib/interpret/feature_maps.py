@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import keras
 import numpy as np
-import tensorflow as tf
 
+from cnnlib._tensorflow import keras, tf
 from cnnlib.interpret.view import conv_layer_names, input_spec, resolve_layer, view
 
 __all__ = ["activations_function", "conv_layer_names", "feature_maps"]

@@ -11,11 +11,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import keras
 import numpy as np
-import tensorflow as tf
 
-from cnnlib.interpret.view import guided_clipped_relu, guided_relu, input_spec, output_layer, resolve_layer, view
+from cnnlib._tensorflow import keras, tf
+from cnnlib.interpret.view import (
+    guided_clipped_relu,
+    guided_relu,
+    input_spec,
+    output_layer,
+    resolve_layer,
+    view,
+)
 
 __all__ = ["guided_backprop", "guided_clipped_relu", "guided_copy", "guided_relu", "one_hot_scores"]
 

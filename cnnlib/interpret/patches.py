@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import keras
 import numpy as np
 
+from cnnlib._tensorflow import keras
 from cnnlib.interpret.feature_maps import activations_function, feature_maps
 from cnnlib.interpret.view import resolve_layer, view
 from cnnlib.receptive_field import dependency_boxes

@@ -25,10 +25,14 @@ import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-import keras
-import tensorflow as tf
-
-from cnnlib.model_graph import ExplainError, iter_layers, output_layer, resolve_layer, walk
+from cnnlib._tensorflow import keras, tf
+from cnnlib.model_graph import (
+    ExplainError,
+    iter_layers,
+    output_layer,
+    resolve_layer,
+    walk,
+)
 
 SATURATING = ("softmax", "sigmoid", "log_softmax")  # output activations whose input is the class score
 RECTIFIERS = ("relu", "relu6")  # activations with a guided rule

@@ -1,0 +1,26 @@
+"""TensorFlow and Keras, imported once with file descriptor 2 silenced.
+
+TensorFlow 2.21 prints C++ notes at import time (oneDNN, "no CUDA drivers") before its log
+settings apply; in notebooks they would land in checked cell outputs. Modules that need
+TensorFlow import it from here (``from cnnlib._tensorflow import keras, tf``), so importing
+``cnnlib`` itself, or a module that needs no TensorFlow (``cnnlib.report``, ``cnnlib.config``),
+stays fast. Later log lines obey ``TF_CPP_MIN_LOG_LEVEL=3`` (set here unless the user set it).
+A failing import still raises its Python exception unchanged.
+"""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+_saved = os.dup(2)
+_devnull = os.open(os.devnull, os.O_WRONLY)
+try:
+    os.dup2(_devnull, 2)
+    import tensorflow as tf
+finally:
+    os.dup2(_saved, 2)
+    os.close(_saved)
+    os.close(_devnull)
+
+import keras  # noqa: E402 (after TensorFlow, which it uses as its backend)
+
+__all__ = ["keras", "tf"]
