@@ -19,7 +19,7 @@ pdf: venv
 ## notebooks: execute every notebook in place, in order
 notebooks: venv
 	$(BIN)/jupyter nbconvert --to notebook --execute --inplace \
-	    --ExecutePreprocessor.timeout=1800 $(NOTEBOOKS)
+	    --ExecutePreprocessor.timeout=1800 --ExecutePreprocessor.record_timing=False $(NOTEBOOKS)
 
 ## test: unit tests, then nbval re-executes every notebook and checks its deterministic outputs
 test: venv testdeps

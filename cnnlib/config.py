@@ -3,8 +3,13 @@
 Every tunable default of the project lives here, so a notebook's parameters cell
 and the tests read the same values. Environment variables:
 
-- ``CALTECH101_DIR``: folder holding ``<class>/image_XXXX.jpg`` (or an official
-  ``101_ObjectCategories`` folder). Checked first when locating the images.
+- ``CNNLIB_DATA_DIR`` (alias ``CALTECH101_DIR``): folder holding ``<class>/<images>`` (or an
+  official ``101_ObjectCategories`` folder). Checked first when locating the images.
+- ``CNNLIB_CLASSES``: the class list of every notebook, the results and the report:
+  comma-separated folder names (``brain,ketch,...``) or ``all`` (every class folder found).
+  Unset: the reference's five classes. Papermill's ``-p CLASSES ...`` overrides it.
+- ``CNNLIB_OUTPUT_DIR``: where runs on another class list write (default ``<repo>/outputs``;
+  see ``cnnlib.artifacts``).
 - ``CNNLIB_PROFILE``: ``full`` (default; what CI and the committed outputs use)
   or ``smoke`` (a few epochs, for a quick developer check).
 - ``CNNLIB_CACHE_DIR``: where decoded images, features and trained models are
@@ -23,7 +28,7 @@ A variable that is set must have a valid value: an empty or unknown value raises
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -36,6 +41,7 @@ FIGURES_DIR = REPO_ROOT / "figures"
 RESULTS_DIR = REPO_ROOT / "results"
 
 CLASSES: tuple[str, ...] = ("car_side", "hawksbill", "kangaroo", "scorpion", "starfish")
+EXAMPLE_CLASS = "scorpion"  # the reference's example image class (used when it is in the class list)
 SPLIT_SIZES: dict[str, int] = {"train": 50, "val": 10, "test": 20}  # images per class
 SPLITS: tuple[str, ...] = tuple(SPLIT_SIZES)
 SEED = 42
@@ -121,3 +127,40 @@ def cache_dir(env: Mapping[str, str] | None = None) -> Path:
     """
     value = env_setting("CNNLIB_CACHE_DIR", env)
     return REPO_ROOT / ".cache" if value is None else Path(value).expanduser()
+
+
+def classes_setting(env: Mapping[str, str] | None = None) -> list[str] | str:
+    """The class list from ``CNNLIB_CLASSES``: a list of names, ``"all"``, or the reference's five.
+
+    ``"all"`` is resolved against the image folder by ``cnnlib.data.resolve_classes``.
+    """
+    value = env_setting("CNNLIB_CLASSES", env)
+    if value is None:
+        return list(CLASSES)
+    if value.lower() == "all":
+        return "all"
+    return parse_classes(value, "CNNLIB_CLASSES")
+
+
+def parse_classes(value: str | Sequence[str], source: str = "CLASSES") -> list[str]:
+    """A class list from ``"a,b,c"`` or a sequence; duplicates or fewer than two classes are errors."""
+    names = [c.strip() for c in value.split(",")] if isinstance(value, str) else [str(c).strip() for c in value]
+    names = [c for c in names if c]
+    repeated = sorted({c for c in names if names.count(c) > 1})
+    if repeated:
+        raise SettingError(f"{source} names {repeated} more than once; list each class once.")
+    if len(names) < 2:
+        raise SettingError(
+            f"{source}={value!r} gives {len(names)} class(es); a classifier needs at least two "
+            "(comma-separated folder names, or 'all')."
+        )
+    return names
+
+
+def example_class(classes: Sequence[str], requested: str | None = None) -> str:
+    """The class of the example image: ``requested``, else the reference's when present, else the first."""
+    if requested is not None:
+        if requested not in classes:
+            raise SettingError(f"EXAMPLE_CLASS={requested!r} is not one of the classes {list(classes)}.")
+        return requested
+    return EXAMPLE_CLASS if EXAMPLE_CLASS in classes else classes[0]

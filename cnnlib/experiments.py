@@ -8,6 +8,7 @@ mean +/- sd tables. Nothing here plots or writes results.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -46,12 +47,14 @@ def run_split(
     return rows, predictions, run.weights.label
 
 
-def other_split(split_seed: int, classes: Sequence[str] = config.CLASSES) -> images.ProjectSplit:
-    """A second split drawn with ``split_seed``; its manifest is written to data/splits/ like the first."""
+def other_split(
+    split_seed: int, classes: Sequence[str] = config.CLASSES, splits_dir: Path = config.SPLITS_DIR
+) -> images.ProjectSplit:
+    """A second split drawn with ``split_seed``; its manifest is written to ``splits_dir`` like the first."""
     root = data.ensure_dataset(classes)
     check = images.check_images(root, classes)
     manifest = data.make_split(root, classes, config.SPLIT_SIZES, seed=split_seed, exclude=check.exclude)
-    path = data.write_manifest(manifest, config.SPLITS_DIR / f"split_seed{split_seed}.csv")
+    path = data.write_manifest(manifest, Path(splits_dir) / f"split_seed{split_seed}.csv")
     return images.ProjectSplit(root, manifest, data.manifest_hash(path), images.load_split(manifest, root, classes))
 
 

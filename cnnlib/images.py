@@ -280,10 +280,22 @@ def load_project_split(
     classes: Sequence[str] = config.CLASSES,
     size: int = config.IMAGE_SIZE,
     sizes: Mapping[str, int] | None = config.SPLIT_SIZES,
+    manifest: Path | None = None,
 ) -> ProjectSplit:
-    """Find the images, read (and check) the committed manifest ``data/splits/split_seed{seed}.csv``,
-    load the arrays (each image verified against the manifest's SHA-256 when the cache is built)."""
+    """Find the images, read (and check) the split manifest (default: the committed
+    ``data/splits/split_seed{seed}.csv``), load the arrays (each image verified against the
+    manifest's SHA-256 when the cache is built)."""
     root = ensure_dataset(classes)
-    path = config.SPLITS_DIR / f"split_seed{seed}.csv"
+    path = Path(manifest) if manifest is not None else config.SPLITS_DIR / f"split_seed{seed}.csv"
+    if not path.is_file():
+        raise DatasetError(
+            f"Split manifest {path} not found for the classes {list(classes)}: run notebooks/01_data_split.ipynb "
+            "first (with the same CNNLIB_CLASSES), or `make report`."
+        )
     manifest = read_manifest(path, classes, sizes)
     return ProjectSplit(root, manifest, manifest_hash(path), load_split(manifest, root, classes, size))
+
+
+def class_counts(labels: np.ndarray, n_classes: int) -> list[int]:
+    """Images per class index 0..n_classes-1 (zeros included), as plain ints."""
+    return np.bincount(np.asarray(labels), minlength=n_classes).tolist()

@@ -1,24 +1,13 @@
-"""Every figure: arrays and plain data in, matplotlib figure out, saved under a stable name."""
+"""Every figure: arrays and plain data in, matplotlib figure out (saved by ``cnnlib.artifacts``)."""
 
 from __future__ import annotations
 
-import io
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 import seaborn as sns
 
-from cnnlib import config
-from cnnlib.files import atomic_write_bytes
-
-
-def save_figure(fig: plt.Figure, name: str, folder: Path = config.FIGURES_DIR, dpi: int = 120) -> Path:
-    """Save ``fig`` as ``folder/name.png`` without time-stamped metadata, so reruns give equal files."""
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight", metadata={"Software": None})
-    return atomic_write_bytes(Path(folder) / f"{name}.png", buffer.getvalue())
 
 
 def plot_examples(images: np.ndarray, titles: Sequence[str], ncols: int | None = None) -> plt.Figure:
@@ -131,6 +120,12 @@ def plot_argmax_patches(image: np.ndarray, boxes: Sequence[tuple[int, int, int, 
     for box in boxes:
         _draw_box(axes[0], box)
     return fig
+
+
+def plot_patches_of(image: np.ndarray, patches: Sequence, title: str) -> plt.Figure:
+    """``plot_argmax_patches`` for ``cnnlib.interpret.Patch`` objects, labelled channel, position and box size."""
+    labels = [f"ch {p.channel} at ({p.row},{p.col})\n{p.box[2] - p.box[0]}x{p.box[3] - p.box[1]} px" for p in patches]
+    return plot_argmax_patches(image, [p.box for p in patches], labels, title)
 
 
 def plot_top_patches(crops: Mapping[str, Sequence[np.ndarray]], title: str) -> plt.Figure:

@@ -1,43 +1,29 @@
-"""Build the PDF report (report/report.pdf) from results/*.json and figures/*.png with Typst.
+"""Build the PDF report (report/report.pdf) from results/*.json and figures/ with Typst.
 
 The Typst source (report/report.typ) holds the prose and layout; every number and table
 comes from the data assembled here and passed in as one JSON input. Nothing is trained or
 computed from images here: the report only reads what the notebooks wrote.
 
-Run: ``python -m cnnlib.report`` (or ``make pdf``).
+The PDF depends only on its inputs: it carries a SHA-256 of them (results, figures, the Typst
+source) instead of a commit or a date, and a fixed creation date, so equal inputs give equal bytes.
+
+Run: ``python -m cnnlib.report`` (or ``make pdf``); ``CNNLIB_CLASSES`` selects another run's outputs.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
-import subprocess
 from pathlib import Path
 
-from cnnlib import config
+from cnnlib import artifacts, config
 from cnnlib.evaluation import wilson_interval
-from cnnlib.files import atomic_write, file_sha256
-from cnnlib.results import read_results
+from cnnlib.files import atomic_write_bytes, file_sha256
 
 REPORT_DIR = config.REPO_ROOT / "report"
 SOURCE = REPORT_DIR / "report.typ"
-OUTPUT = REPORT_DIR / "report.pdf"
-BUILD_DIR = REPORT_DIR / ".build"  # intermediate JPEG copies of the figures, not committed
 REFERENCE = config.DATA_DIR / "reference_report.json"
-VARIANTS = ("arch1", "arch2", "arch2_transfer", "arch3", "arch3_transfer")
-
-# results file -> the notebook that writes it
-NOTEBOOK_OF = {
-    "data_split": "01_data_split.ipynb",
-    **{v: "02_custom_architectures.ipynb" for v in VARIANTS},
-    "custom_summary": "02_custom_architectures.ipynb",
-    "vgg19": "03_vgg19.ipynb",
-    "feature_maps": "04_feature_maps.ipynb",
-    "patches": "05_max_activating_patches.ipynb",
-    "guided_backprop": "06_guided_backprop.ipynb",
-    "gradcam": "07_gradcam.ipynb",
-    "statistics": "08_statistics.ipynb",
-    "sanity": "09_sanity_checks.ipynb",
-}
+VARIANTS = artifacts.CUSTOM_VARIANTS
 
 
 class ReportInputMissing(FileNotFoundError):
@@ -51,17 +37,6 @@ def _pct(value: float | None) -> str:
 def _with_ci(metrics: dict) -> str:
     low, high = metrics["ci95"]
     return f"{100 * metrics['accuracy']:.1f}% [{100 * low:.0f}, {100 * high:.0f}]"
-
-
-def _git_commit() -> str:
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=config.REPO_ROOT, capture_output=True,
-                                text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "cnnlib", "notebooks"], cwd=config.REPO_ROOT,
-                               capture_output=True, text=True, check=True).stdout.strip()
-        return commit + (" (with uncommitted changes to cnnlib/ or notebooks/)" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown (not a git checkout)"
 
 
 def _reference_rows(reference: dict, ours: dict[str, dict]) -> list[dict]:
@@ -100,18 +75,12 @@ def _reference_matrix_checks(reference: dict) -> list[dict]:
     return checks
 
 
-def _for_pdf(figures_dir: Path, name: str) -> str:
-    """A JPEG copy (quality 90) of ``figures/name.png`` in report/.build/, as a path from the repository root.
-
-    The PNG figures hold photographs; embedded as JPEG they keep the PDF a few MB instead of 20.
-    """
-    from PIL import Image
-
-    target = BUILD_DIR / f"{name}.jpg"
-    with Image.open(Path(figures_dir) / f"{name}.png") as img:
-        rgb = img.convert("RGB")
-    atomic_write(target, lambda tmp: rgb.save(tmp, format="JPEG", quality=90, optimize=True))
-    return "/" + target.relative_to(config.REPO_ROOT).as_posix()
+def _inputs_digest(paths: list[Path]) -> str:
+    """SHA-256 over the names and bytes of the report's inputs: equal inputs, equal PDF."""
+    digest = hashlib.sha256()
+    for path in sorted(paths, key=lambda p: p.name):
+        digest.update(path.name.encode() + b"\0" + bytes.fromhex(file_sha256(path)))
+    return digest.hexdigest()
 
 
 def _counts(picks: dict[str, str]) -> str:
@@ -162,44 +131,61 @@ def _sanity(sanity: dict) -> dict:
     }
 
 
-def collect(results_dir: Path = config.RESULTS_DIR, figures_dir: Path = config.FIGURES_DIR) -> dict:
-    """Everything the report shows, as plain JSON-able data; raises ``ReportInputMissing`` on a gap."""
+def figure_keys(loaded: dict) -> dict[str, list[tuple[str, dict]]]:
+    """The report's figures: {slot in report.typ: [(key in artifacts.FIGURES, its name fields)]}."""
+    best = loaded["custom_summary"]["best_by_val"]
+    fm, patches = loaded["feature_maps"], loaded["patches"]
+    one = {  # slots holding a single figure
+        "examples": ("examples", {}), "curves": ("training_curves", {}),
+        "confusion_val": ("confusion_grid", {"split": "val"}), "confusion_test": ("confusion_grid", {"split": "test"}),
+        "confusion_best": ("confusion", {"model": best}), "confusion_vgg19": ("confusion", {"model": "vgg19"}),
+        "argmax_custom": ("patches_argmax", {"model": best, "layer": patches["argmax_custom_layer"]}),
+        "argmax_vgg19": ("patches_argmax", {"model": "vgg19", "layer": patches["argmax_vgg19_layer"]}),
+        "guided_custom": ("guided_backprop", {"model": best}), "guided_vgg19": ("guided_backprop", {"model": "vgg19"}),
+        "gradcam_custom": ("gradcam_grid", {"model": best}), "gradcam_vgg19": ("gradcam_grid", {"model": "vgg19"}),
+        "gradcam_upsampling": ("gradcam_upsampling", {"model": best}), "guided_gradcam": ("guided_gradcam", {}),
+        "accuracy_seeds": ("accuracy_seeds", {}), "accuracy_splits": ("accuracy_splits", {}),
+        "sanity_cascade": ("sanity_cascade", {}), "sanity_examples": ("sanity_examples", {}),
+        "sanity_faithfulness": ("sanity_faithfulness", {}),
+    }
+    many = {
+        "feature_maps": [("feature_maps", {"model": best, "layer": layer}) for layer in fm["custom_layers"]],
+        "feature_maps_vgg19": [("feature_maps", {"model": "vgg19", "layer": layer}) for layer in fm["vgg19_layers"]],
+        "top9": [("patches_top9", {"model": model, "layer": layer})
+                 for model, layer in (key.split("/") for key in patches["top9_training_patches"])],
+    }
+    return {**{slot: [entry] for slot, entry in one.items()}, **many}
+
+
+def collect(outputs: artifacts.Outputs | None = None) -> tuple[dict, list[Path]]:
+    """Everything the report shows, as plain JSON-able data, and the files it reads.
+
+    Raises ``ReportInputMissing`` on a gap, naming the notebook to run.
+    """
+    outputs = outputs or artifacts.outputs_for(config.CLASSES)
     loaded = {}
-    for name, notebook in NOTEBOOK_OF.items():
+    for name in artifacts.RESULTS:
         try:
-            loaded[name] = read_results(name, results_dir, notebook)
+            loaded[name] = outputs.read_results(name)
         except FileNotFoundError as exc:
             raise ReportInputMissing(f"The report needs results/{name}.json: {exc}") from exc
     summary, vgg, split = loaded["custom_summary"], loaded["vgg19"], loaded["data_split"]
     best = summary["best_by_val"]
     reference = json.loads(REFERENCE.read_text())
-    figures = {
-        "examples": "examples_per_class", "curves": "training_curves_custom",
-        "confusion_val": "confusion_custom_val_grid", "confusion_test": "confusion_custom_test_grid",
-        "confusion_best": f"confusion_{best}_test", "confusion_vgg19": "confusion_vgg19_test",
-        "feature_maps": [f"feature_maps_{best}_{layer}" for layer in loaded["feature_maps"]["custom_layers"]],
-        "feature_maps_vgg19": [f"feature_maps_vgg19_{layer}" for layer in loaded["feature_maps"]["vgg19_layers"]],
-        "argmax_custom": f"patches_argmax_{best}", "argmax_vgg19": "patches_argmax_vgg19_block5_conv4",
-        "top9": [f"patches_top9_{key.replace('/', '_')}" for key in loaded["patches"]["top9_training_patches"]],
-        "guided_custom": f"guided_backprop_{best}", "guided_vgg19": "guided_backprop_vgg19",
-        "gradcam_custom": f"gradcam_grid_{best}", "gradcam_vgg19": "gradcam_grid_vgg19",
-        "gradcam_upsampling": f"gradcam_upsampling_{best}",
-        "guided_gradcam": "guided_gradcam_scorpion",
-        "accuracy_seeds": "accuracy_seeds", "accuracy_splits": "accuracy_splits",
-        "sanity_cascade": "sanity_cascading_randomization", "sanity_examples": "sanity_cascading_examples",
-        "sanity_faithfulness": "sanity_deletion_insertion",
-    }
-    for value in figures.values():
-        for name in value if isinstance(value, list) else [value]:
-            if not (Path(figures_dir) / f"{name}.png").is_file():
-                raise ReportInputMissing(f"Figure figures/{name}.png is missing: run the notebooks (`make report`).")
-    figures = {k: ([_for_pdf(figures_dir, n) for n in v] if isinstance(v, list) else _for_pdf(figures_dir, v))
-               for k, v in figures.items()}
+    figures, inputs = {}, [SOURCE, REFERENCE, *(outputs.results_dir / f"{n}.json" for n in artifacts.RESULTS)]
+    for slot, entries in figure_keys(loaded).items():
+        paths = [outputs.figure_path(key, **fields) for key, fields in entries]
+        for path in paths:
+            if not path.is_file():
+                raise ReportInputMissing(f"Figure {path} is missing: run the notebooks (`make report`).")
+        inputs += paths
+        shown = ["/" + path.resolve().relative_to(_typst_root(outputs)).as_posix() for path in paths]
+        figures[slot] = shown if slot in ("feature_maps", "feature_maps_vgg19", "top9") else shown[0]
     ours = {**{v: loaded[v] for v in VARIANTS}, "vgg19": vgg}
     provenance = vgg["provenance"]
     checksums = config.CHECKSUMS_FILE
     return {
-        "classes": split["classes"],
+        "classes": split["classes"], "example_class": loaded["feature_maps"]["example_class"],
         "table1": [{"class": c, **split["counts"][c]} for c in [*split["classes"], "total"]],
         "resize_method": split["resize_method"], "image_size": split["image_size"],
         "skipped_unreadable": len(split.get("skipped_unreadable", [])),
@@ -217,7 +203,7 @@ def collect(results_dir: Path = config.RESULTS_DIR, figures_dir: Path = config.F
         "reference_rows": _reference_rows(reference, ours),
         "reference_matrices": _reference_matrix_checks(reference),
         "reference_best": reference["best_by_val"],
-        "interpret": {"scorpion": loaded["feature_maps"]["image"], "gradcam_images": loaded["gradcam"]["images"],
+        "interpret": {"example": loaded["feature_maps"]["image"], "gradcam_images": loaded["gradcam"]["images"],
                       "guided_maps": loaded["guided_backprop"]["feature_maps_1_based"],
                       "custom_last_layer": loaded["guided_backprop"]["custom_layer"]},
         "statistics": _statistics(loaded["statistics"]),
@@ -226,20 +212,40 @@ def collect(results_dir: Path = config.RESULTS_DIR, figures_dir: Path = config.F
         "provenance": {"seed": provenance["seed"], "profile": provenance["profile"],
                        "split_manifest": split["manifest"], "split_manifest_sha256": provenance["split_manifest_sha256"],
                        "dataset_checksums_sha256": file_sha256(checksums), "images_verified": split["images_verified"],
-                       "packages": provenance["packages"], "git_commit": _git_commit()},
-    }
+                       "packages": provenance["packages"]},
+    }, inputs
 
 
-def build(output: Path = OUTPUT, results_dir: Path = config.RESULTS_DIR, figures_dir: Path = config.FIGURES_DIR) -> Path:
-    """Compile report/report.typ with the collected data into ``output``; return its path."""
+def _typst_root(outputs: artifacts.Outputs) -> Path:
+    """The folder Typst may read from: the repository, or a parent that also holds ``outputs``."""
+    import os
+
+    return Path(os.path.commonpath([config.REPO_ROOT, outputs.root.resolve()]))
+
+
+def build(outputs: artifacts.Outputs | None = None, output: Path | None = None) -> Path:
+    """Compile report/report.typ with the collected data into ``output`` (default: the run's PDF)."""
     import typst
 
-    data = collect(results_dir, figures_dir)
-    Path(output).parent.mkdir(parents=True, exist_ok=True)
-    typst.compile(str(SOURCE), output=str(output), root=str(config.REPO_ROOT),
-                  sys_inputs={"data": json.dumps(data)})
-    return Path(output)
+    outputs = outputs or artifacts.outputs_for(config.CLASSES)
+    data, inputs = collect(outputs)
+    data["provenance"]["inputs_sha256"] = _inputs_digest(inputs)
+    output = Path(output or outputs.report_pdf)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    source = "/" + SOURCE.relative_to(_typst_root(outputs)).as_posix()
+    pdf = typst.compile(str(_typst_root(outputs)) + source, root=str(_typst_root(outputs)),
+                        sys_inputs={"data": json.dumps(data, sort_keys=True)})
+    return atomic_write_bytes(output, pdf)
+
+
+def main() -> None:
+    """``python -m cnnlib.report``: the PDF of the run ``CNNLIB_CLASSES`` selects (default: the reference's)."""
+    from cnnlib import data as data_module
+
+    outputs = artifacts.outputs_for(data_module.resolve_classes(config.classes_setting()))
+    path = build(outputs)
+    print("wrote", artifacts.shown_path(path))
 
 
 if __name__ == "__main__":
-    print("wrote", build().relative_to(config.REPO_ROOT))
+    main()

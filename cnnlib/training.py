@@ -154,3 +154,20 @@ def train_all_variants(
             variant, data, settings, seed, source_model=models.get(source) if source else None, **kwargs
         )
     return models, records
+
+
+def train_on_permuted_labels(
+    variant: str, data: Arrays, seed: int = config.SEED, n_classes: int = len(config.CLASSES),
+    data_key: str | None = None, epochs: int = 60,
+) -> tuple[keras.Model, dict, Arrays]:
+    """Adebayo et al.'s data randomisation: ``variant``'s architecture trained from scratch on the
+    training images with labels permuted by ``seed``, for ``epochs`` epochs with no early stop
+    (so it can memorise). Returns (model, training record, the permuted training data as
+    {"train": (x, permuted y)}); cached like any variant.
+    """
+    x_train, y_train = data["train"]
+    permuted = {"train": (x_train, np.random.default_rng(seed).permutation(y_train)), "val": data["val"]}
+    memorise = config.TrainSettings(max_epochs=epochs, patience=epochs, monitor="loss")
+    key = None if data_key is None else data_key + "-permuted-labels"
+    model, record = train_variant(VARIANTS[variant][0], permuted, memorise, seed, n_classes=n_classes, data_key=key)
+    return model, record, {"train": permuted["train"]}

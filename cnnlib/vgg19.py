@@ -60,6 +60,14 @@ class WeightsInfo:
     def as_dict(self) -> dict:
         return asdict(self)
 
+    def banner(self) -> str:
+        """What a notebook prints first: the weights, and a loud warning when they are not ImageNet."""
+        if self.is_imagenet:
+            return f"VGG19 weights used: {self.label}"
+        return (f"VGG19 weights used: {self.label}\n" + "!" * 78 + "\n!! NOT IMAGENET WEIGHTS: every VGG19 number "
+                "and figure below is a fallback result.\n!! Set CNNLIB_VGG19_WEIGHTS to the ImageNet notop file, "
+                "or run with internet access.\n" + "!" * 78)
+
 
 _HOW_TO = (
     f"Provide the VGG19 weights in one of three ways: (1) run with internet access once, so Keras "

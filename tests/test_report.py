@@ -8,7 +8,7 @@ import shutil
 import pytest
 from pypdf import PdfReader
 
-from cnnlib import config, report
+from cnnlib import artifacts, config, report
 
 SECTIONS = ["Introduction", "Data", "Training settings", "Architectures", "Comparison of the custom networks",
             "Feature maps", "Patches that maximally activate a neuron", "VGG19 transfer learning",
@@ -19,7 +19,7 @@ SECTIONS = ["Introduction", "Data", "Training settings", "Architectures", "Compa
 @pytest.fixture(scope="module")
 def pdf_text(tmp_path_factory):
     out = tmp_path_factory.mktemp("report") / "report.pdf"
-    report.build(out)
+    report.build(output=out)
     pages = [page.extract_text() for page in PdfReader(out).pages]
     return pages
 
@@ -51,25 +51,42 @@ def test_weights_are_stated_and_fallback_flagged_on_title_page(pdf_text):
         assert "not ImageNet" in _squash(" ".join(pdf_text))
 
 
-def _copy_inputs(tmp_path):
-    results, figures = tmp_path / "results", tmp_path / "figures"
-    shutil.copytree(config.RESULTS_DIR, results)
-    shutil.copytree(config.FIGURES_DIR, figures)
-    return results, figures
+def _copy_inputs(tmp_path) -> artifacts.Outputs:
+    outputs = artifacts.Outputs(config.CLASSES, tmp_path)
+    shutil.copytree(config.RESULTS_DIR, outputs.results_dir)
+    shutil.copytree(config.FIGURES_DIR, outputs.figures_dir)
+    return outputs
 
 
 def test_missing_results_file_names_the_notebook(tmp_path):
-    results, figures = _copy_inputs(tmp_path)
-    (results / "gradcam.json").unlink()
+    outputs = _copy_inputs(tmp_path)
+    (outputs.results_dir / "gradcam.json").unlink()
     with pytest.raises(report.ReportInputMissing, match="07_gradcam.ipynb"):
-        report.collect(results, figures)
+        report.collect(outputs)
 
 
 def test_missing_figure_is_reported(tmp_path):
-    results, figures = _copy_inputs(tmp_path)
-    (figures / "gradcam_grid_vgg19.png").unlink()
-    with pytest.raises(report.ReportInputMissing, match="figures/gradcam_grid_vgg19.png is missing"):
-        report.collect(results, figures)
+    outputs = _copy_inputs(tmp_path)
+    (outputs.figures_dir / "gradcam_grid_vgg19.jpg").unlink()
+    with pytest.raises(report.ReportInputMissing, match="figures/gradcam_grid_vgg19.jpg is missing"):
+        report.collect(outputs)
+
+
+def test_pdf_is_byte_identical_when_inputs_are(tmp_path):
+    """No commit, date or path in the PDF: two builds from the same inputs give the same bytes,
+    and the committed PDF is the one the committed inputs give."""
+    first, second = report.build(output=tmp_path / "a.pdf"), report.build(output=tmp_path / "b.pdf")
+    assert first.read_bytes() == second.read_bytes()
+    assert first.read_bytes() == (config.REPO_ROOT / "report" / "report.pdf").read_bytes()
+
+
+def test_pdf_depends_on_its_inputs(tmp_path):
+    """A changed result changes the stamped inputs digest (and so the PDF)."""
+    outputs = _copy_inputs(tmp_path)
+    before = report.build(outputs, tmp_path / "a.pdf").read_bytes()
+    path = outputs.results_dir / "sanity.json"
+    path.write_text(path.read_text().replace('"faithfulness_steps": 20', '"faithfulness_steps": 21'))
+    assert report.build(outputs, tmp_path / "b.pdf").read_bytes() != before
 
 
 def test_reference_comparison_arithmetic():

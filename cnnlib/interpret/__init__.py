@@ -14,12 +14,24 @@ see ``score_source``) and accepts layers inside nested models by path ("vgg19/bl
 
 from cnnlib.interpret.feature_maps import conv_layer_names, feature_maps
 from cnnlib.interpret.gradcam import compare_upsampling, grad_cam, grad_cam_raw, guided_grad_cam, upsample_maps
-from cnnlib.interpret.guided_backprop import guided_backprop, guided_copy, guided_relu, one_hot_scores
-from cnnlib.interpret.patches import argmax_patches, channel_maxima, strongest_channels, top_k_patches
+from cnnlib.interpret.guided_backprop import (
+    guided_backprop,
+    guided_backprop_channels,
+    guided_copy,
+    guided_relu,
+    one_hot_scores,
+)
+from cnnlib.interpret.patches import (
+    argmax_patches,
+    channel_maxima,
+    strongest_argmax_patches,
+    strongest_channels,
+    top_k_patches,
+)
 from cnnlib.interpret.view import ExplainError, last_conv_layer, score_source
 
 __all__ = [
     "ExplainError", "argmax_patches", "compare_upsampling", "channel_maxima", "conv_layer_names", "feature_maps", "grad_cam",
-    "grad_cam_raw", "guided_backprop", "guided_copy", "guided_grad_cam", "guided_relu", "last_conv_layer",
-    "one_hot_scores", "score_source", "strongest_channels", "top_k_patches", "upsample_maps",
+    "grad_cam_raw", "guided_backprop", "guided_backprop_channels", "guided_copy", "guided_grad_cam", "guided_relu", "last_conv_layer",
+    "one_hot_scores", "score_source", "strongest_argmax_patches", "strongest_channels", "top_k_patches", "upsample_maps",
 ]

@@ -104,3 +104,19 @@ def guided_backprop(
         for i, (row, col) in enumerate(positions):
             weights[i, row, col, channel] = 1.0
     return np.asarray(_gradient_function(model, path)(x, np.asarray(weights, np.float32)))
+
+
+def guided_backprop_channels(
+    model: keras.Model, inputs: np.ndarray, layer_name: str, channels: Sequence[int]
+) -> tuple[dict[int, np.ndarray], dict[int, float]]:
+    """For each channel, the guided backprop of its argmax neuron on ``inputs[0]`` and that neuron's activation.
+
+    Returns ({channel: map (H, W, C) float32}, {channel: peak activation}); channels are 0-based.
+    """
+    from cnnlib.interpret.feature_maps import feature_maps
+
+    x = np.asarray(inputs[:1], np.float32)
+    acts = feature_maps(model, x, [layer_name])[layer_name][0]
+    peaks = {int(c): float(acts[..., c].max()) for c in channels}
+    maps = {int(c): guided_backprop(model, x, layer_name, channel=int(c))[0] for c in channels}
+    return maps, peaks

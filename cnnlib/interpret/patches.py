@@ -83,3 +83,9 @@ def top_k_patches(
             row, col = divmod(int(positions[i, ch]), width)
             result[ch].append(Patch(ch, int(i), row, col, float(values[i, ch]), box(row, col)))
     return result
+
+
+def strongest_argmax_patches(model: keras.Model, inputs: np.ndarray, layer_name: str, n: int) -> list[Patch]:
+    """Argmax patches of the ``n`` channels of ``layer_name`` with the highest peak on ``inputs[0]``."""
+    channels = strongest_channels(channel_maxima(model, inputs[:1], layer_name)[0], n)
+    return argmax_patches(model, inputs[:1], layer_name, channels)
