@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 
-.PHONY: report notebooks pdf test unit bench venv testdeps clean-cache
+.PHONY: report notebooks pdf test unit lint bench venv testdeps clean-cache
 
 ## report: set up the venv, execute every notebook (regenerates figures/ and results/), build the PDF
 report: notebooks
@@ -21,18 +21,23 @@ notebooks: venv
 	$(BIN)/jupyter nbconvert --to notebook --execute --inplace \
 	    --ExecutePreprocessor.timeout=1800 --ExecutePreprocessor.record_timing=False $(NOTEBOOKS)
 
-## test: unit tests, then nbval re-executes every notebook and checks its deterministic outputs
+## test: unit tests, then nbval re-executes every notebook and compares every output with the committed one
 test: venv testdeps
-	$(BIN)/python -m pytest tests --nbval-lax --nbval-current-env --nbval-cell-timeout=1800 notebooks
+	$(BIN)/python -m pytest tests --nbval --nbval-current-env --nbval-cell-timeout=1800 notebooks
+
+## lint: ruff (settings in pyproject.toml)
+lint: testdeps
+	$(BIN)/ruff check
+	$(BIN)/ruff format --check
 
 ## bench: performance benchmarks (print tables, write results/benchmarks.json; about 10 minutes)
 bench: venv
-	$(BIN)/python -m pip install --quiet -r benchmarks/requirements.txt
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	$(BIN)/python benchmarks/run_all.py
 
 ## unit: unit tests only (fast; the keras.applications zoo test runs in make test)
 unit: venv testdeps
-	$(BIN)/python -m pytest tests -m "not zoo"
+	$(BIN)/python -m pytest tests -m "not zoo and not notebooks"
 
 venv: $(VENV)/.installed
 $(VENV)/.installed: requirements.txt pyproject.toml
@@ -42,10 +47,10 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $@
 
-## testdeps: tf-keras-vis, the peer the tests and benchmarks compare against (never needed by users)
+## testdeps: requirements-dev.txt (tf-keras-vis, the peer the tests compare against; ruff), never needed by users
 testdeps: $(VENV)/.testdeps
-$(VENV)/.testdeps: $(VENV)/.installed benchmarks/requirements.txt
-	$(BIN)/python -m pip install --quiet -r benchmarks/requirements.txt
+$(VENV)/.testdeps: $(VENV)/.installed requirements-dev.txt
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
 ## clean-cache: forget decoded images, features and trained models (they are rebuilt)

@@ -185,7 +185,8 @@ def collect(outputs: artifacts.Outputs | None = None) -> tuple[dict, list[Path]]
     provenance = vgg["provenance"]
     checksums = config.CHECKSUMS_FILE
     return {
-        "classes": split["classes"], "example_class": loaded["feature_maps"]["example_class"],
+        "classes": split["classes"], "is_reference_run": tuple(split["classes"]) == config.CLASSES,
+        "example_class": loaded["feature_maps"]["example_class"],
         "table1": [{"class": c, **split["counts"][c]} for c in [*split["classes"], "total"]],
         "resize_method": split["resize_method"], "image_size": split["image_size"],
         "skipped_unreadable": len(split.get("skipped_unreadable", [])),
@@ -205,7 +206,9 @@ def collect(outputs: artifacts.Outputs | None = None) -> tuple[dict, list[Path]]
         "reference_best": reference["best_by_val"],
         "interpret": {"example": loaded["feature_maps"]["image"], "gradcam_images": loaded["gradcam"]["images"],
                       "guided_maps": loaded["guided_backprop"]["feature_maps_1_based"],
-                      "custom_last_layer": loaded["guided_backprop"]["custom_layer"]},
+                      "custom_last_layer": loaded["guided_backprop"]["custom_layer"],
+                      "vgg19_layers": loaded["feature_maps"]["vgg19_layers"],
+                      "top9_keys": list(loaded["patches"]["top9_training_patches"])},
         "statistics": _statistics(loaded["statistics"]),
         "sanity": _sanity(loaded["sanity"]),
         "figures": figures,

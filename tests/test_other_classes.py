@@ -1,0 +1,57 @@
+"""Every notebook and the PDF on a second, different class list, in the smoke profile.
+
+The class list goes in as a user would pass it (papermill parameters; the environment for the
+report), outputs go to a temporary folder, and the committed outputs stay byte-identical.
+Marked ``notebooks``: it runs in ``make test`` (CI), not in ``make unit``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+import pytest
+
+from cnnlib import artifacts, config, data
+
+OTHER_CLASSES = ["bonsai", "chandelier", "grand_piano", "helicopter", "watch"]
+
+
+def _committed_state() -> dict[str, str]:
+    folders = [config.RESULTS_DIR, config.FIGURES_DIR, config.SPLITS_DIR, config.REPO_ROOT / "report"]
+    return {str(p): hashlib.sha256(p.read_bytes()).hexdigest()
+            for folder in folders for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.notebooks
+def test_every_notebook_and_the_pdf_run_on_another_class_list(tmp_path, monkeypatch):
+    papermill = pytest.importorskip("papermill", reason="papermill is in requirements-dev.txt (make testdeps)")
+    if data.find_dataset(OTHER_CLASSES) is None:
+        pytest.fail(f"The classes {OTHER_CLASSES} are not in the image folder: set CNNLIB_DATA_DIR to Caltech-101.")
+    before = _committed_state()
+    monkeypatch.setenv("CNNLIB_OUTPUT_DIR", str(tmp_path / "outputs"))
+    monkeypatch.setenv("CNNLIB_PROFILE", "smoke")
+    notebooks = sorted((config.REPO_ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    assert len(notebooks) >= 9
+    for notebook in notebooks:
+        papermill.execute_notebook(
+            str(notebook), str(tmp_path / notebook.name), cwd=str(notebook.parent), progress_bar=False,
+            parameters={"CLASSES": ",".join(OTHER_CLASSES)}, kernel_name="python3",
+        )
+    outputs = artifacts.outputs_for(OTHER_CLASSES)
+    assert outputs.root == tmp_path / "outputs" / "-".join(OTHER_CLASSES)
+    assert outputs.read_results("data_split")["classes"] == OTHER_CLASSES
+    assert outputs.read_results("vgg19")["provenance"]["profile"] == "smoke"
+    assert outputs.read_results("feature_maps")["example_class"] == OTHER_CLASSES[0]  # no scorpion here
+
+    from pypdf import PdfReader
+
+    from cnnlib import report
+
+    monkeypatch.setenv("CNNLIB_CLASSES", ",".join(OTHER_CLASSES))
+    report.main()  # what `make pdf` runs
+    text = " ".join(page.extract_text() for page in PdfReader(outputs.report_pdf).pages)
+    title_page = " ".join(PdfReader(outputs.report_pdf).pages[0].extract_text().split())
+    assert all(c in title_page for c in OTHER_CLASSES) and "scorpion" not in text
+    assert _committed_state() == before, "a run on other classes changed committed outputs"
+    assert not os.path.exists(config.REPO_ROOT / "outputs" / "-".join(OTHER_CLASSES))
