@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy import stats as sps
 
 from cnnlib import architectures, training
 from cnnlib.interpret import sanity
@@ -146,3 +147,16 @@ def test_cascade_over_seeds_shapes_reproducibility_and_signed_maps():
     assert same["signed"]["spearman"] == pytest.approx(1.0)
     with pytest.raises(ValueError, match="distinct"):
         sanity.cascade_over_seeds(model, x, t, methods, layers, seeds=[1, 1])
+
+
+def test_vectorised_spearman_equals_scipy_per_image():
+    rng = np.random.default_rng(9)
+    a = rng.normal(size=(5, 16, 16))
+    b = a + rng.normal(size=(5, 16, 16))
+    b[3] = np.round(b[3])  # many ties
+    per_image = sanity.map_similarity(a, b)
+    for i in range(5):
+        assert per_image["spearman"][i] == pytest.approx(sps.spearmanr(a[i].ravel(), b[i].ravel()).statistic, abs=1e-12)
+        assert per_image["spearman_abs"][i] == pytest.approx(
+            sps.spearmanr(np.abs(a[i]).ravel(), np.abs(b[i]).ravel()).statistic, abs=1e-12)
+        assert per_image["ssim"][i] == pytest.approx(sanity.ssim(a[i], b[i]))

@@ -102,23 +102,35 @@ def ssim(a: np.ndarray, b: np.ndarray, window: int = 7) -> float:
     return float(index.mean())
 
 
+def _row_spearman(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Spearman correlation of each row pair of two (N, P) arrays (average ranks for ties): (N,)."""
+    ra = stats.rankdata(a, axis=1)
+    rb = stats.rankdata(b, axis=1)
+    ra -= ra.mean(axis=1, keepdims=True)
+    rb -= rb.mean(axis=1, keepdims=True)
+    return np.sum(ra * rb, axis=1) / np.sqrt(np.sum(ra * ra, axis=1) * np.sum(rb * rb, axis=1))
+
+
 def map_similarity(reference: np.ndarray, other: np.ndarray) -> dict[str, np.ndarray]:
     """Per-image similarity of two (N, H, W) map stacks.
 
     Returns (N,) arrays: "spearman", "spearman_abs" (of |maps|), "ssim" (NaN where either map is constant),
     and bool "constant_reference", "constant_other".
     """
-    reference, other = np.asarray(reference), np.asarray(other)
+    reference, other = np.asarray(reference, np.float64), np.asarray(other, np.float64)
     if reference.shape != other.shape or reference.ndim != 3:
         raise ValueError(f"need two (N, H, W) map stacks of the same shape; got {reference.shape} and {other.shape}.")
-    const_r = np.array([is_constant(m) for m in reference])
-    const_o = np.array([is_constant(m) for m in other])
-    out = {"spearman": [], "spearman_abs": [], "ssim": []}
-    for r, o, skip in zip(reference, other, const_r | const_o):
-        out["spearman"].append(np.nan if skip else spearman(r, o))
-        out["spearman_abs"].append(np.nan if skip else spearman(np.abs(r), np.abs(o)))
-        out["ssim"].append(np.nan if skip else ssim(r, o))
-    return {**{k: np.asarray(v, float) for k, v in out.items()}, "constant_reference": const_r, "constant_other": const_o}
+    const_r = np.array([is_constant(m) for m in reference], bool)
+    const_o = np.array([is_constant(m) for m in other], bool)
+    keep = ~(const_r | const_o)
+    out = {key: np.full(len(reference), np.nan) for key in ("spearman", "spearman_abs", "ssim")}
+    if keep.any():
+        r, o = reference[keep].reshape(keep.sum(), -1), other[keep].reshape(keep.sum(), -1)
+        out["spearman"][keep] = _row_spearman(r, o)
+        signed = (r < 0).any() or (o < 0).any()
+        out["spearman_abs"][keep] = _row_spearman(np.abs(r), np.abs(o)) if signed else out["spearman"][keep]
+        out["ssim"][keep] = [ssim(a, b) for a, b in zip(reference[keep], other[keep])]
+    return {**out, "constant_reference": const_r, "constant_other": const_o}
 
 
 def _nanmean(values: np.ndarray) -> float | None:
