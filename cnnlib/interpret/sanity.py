@@ -1,21 +1,24 @@
-"""Sanity checks for saliency maps (Adebayo et al., 2018) and faithfulness (deletion / insertion curves).
+"""Sanity checks for saliency maps (Adebayo et al., 2018): map similarity and model randomisation.
 
 An ``explain`` function maps (model, inputs, targets (N,)) -> importance maps (N, H, W).
-``cascading_randomization`` re-initialises layers from the top down and measures how much
-the maps change; ``deletion_insertion`` removes / adds pixels in the order a map ranks them
-and follows the target class probability (Petsiuk et al., 2018).
+``cascade_over_seeds`` re-initialises layers from the top down (with several re-initialisation
+seeds) and measures how much the maps change: Spearman rank correlation with and without
+absolute values, and SSIM. A map that becomes constant (e.g. an all-zero Grad-CAM map) is not
+"decorrelated": it has no ranking at all, so it is counted separately and left out of the means.
+Deletion / insertion curves live in ``faithfulness`` (re-exported here).
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import keras
 import numpy as np
 import tensorflow as tf
 from scipy import ndimage, stats
 
+from cnnlib.interpret.faithfulness import area_under, deletion_insertion  # noqa: F401  (re-exported)
 from cnnlib.interpret.gradcam import grad_cam
 from cnnlib.interpret.guided_backprop import guided_backprop, one_hot_scores
 
@@ -38,6 +41,16 @@ def guided_backprop_maps(model: keras.Model, inputs: np.ndarray, targets: np.nda
     return np.abs(guided_backprop(model, inputs, None, weights=weights)).sum(axis=-1)
 
 
+def guided_backprop_signed_maps(model: keras.Model, inputs: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """Guided gradient of each image's target class score, summed over colour channels, sign kept: (N, H, W).
+
+    With ``guided_backprop_maps`` (absolute values) this gives Adebayo et al.'s "with and without absolute
+    values" pair; Grad-CAM maps are non-negative (ReLU), so for them the two coincide.
+    """
+    weights = one_hot_scores(model, targets)
+    return guided_backprop(model, inputs, None, weights=weights).sum(axis=-1)
+
+
 def guided_gradcam_maps(model: keras.Model, inputs: np.ndarray, targets: np.ndarray) -> np.ndarray:
     """Guided backprop map times Grad-CAM map, per image: (N, H, W)."""
     return guided_backprop_maps(model, inputs, targets) * gradcam_maps(model, inputs, targets)
@@ -53,16 +66,28 @@ def random_maps(seed: int = 0) -> Explain:
 # ----------------------------------------------------------------------------- similarity of maps
 
 
+def is_constant(m: np.ndarray, rtol: float = 1e-6) -> bool:
+    """True when a map has no ranking: its range is at most ``rtol`` times its largest magnitude (all-zero included)."""
+    m = np.asarray(m, np.float64)
+    return bool(np.ptp(m) <= rtol * np.max(np.abs(m)))
+
+
 def spearman(a: np.ndarray, b: np.ndarray) -> float:
-    """Rank correlation of two maps (any shape); 0 when either is constant."""
+    """Rank correlation of two maps (any shape); NaN when either is constant (no ranking to correlate)."""
     a, b = np.ravel(a), np.ravel(b)
-    if np.ptp(a) == 0 or np.ptp(b) == 0:
-        return 0.0
+    if is_constant(a) or is_constant(b):
+        return float("nan")
     return float(stats.spearmanr(a, b).statistic)
 
 
 def ssim(a: np.ndarray, b: np.ndarray, window: int = 7) -> float:
-    """Structural similarity of two 2-D maps, each first scaled to [0, 1] (uniform window, data range 1)."""
+    """Structural similarity of two 2-D maps, each first scaled to [0, 1] (data range 1).
+
+    Wang et al. (2004) with a ``window`` x ``window`` uniform window, C1 = 0.01**2, C2 = 0.03**2, population
+    (co)variances, and the mean over every pixel (borders reflected). scikit-image's default differs in
+    using sample covariances and cropping the borders, so its values differ slightly; tests check this one
+    against a direct window-by-window computation.
+    """
     def unit(m):
         m = np.asarray(m, np.float64)
         return (m - m.min()) / (np.ptp(m) or 1.0)
@@ -77,10 +102,65 @@ def ssim(a: np.ndarray, b: np.ndarray, window: int = 7) -> float:
     return float(index.mean())
 
 
-def compare_maps(reference: np.ndarray, other: np.ndarray) -> dict[str, float]:
-    """Mean Spearman correlation and SSIM over images of two (N, H, W) map stacks."""
-    return {"spearman": float(np.mean([spearman(r, o) for r, o in zip(reference, other)])),
-            "ssim": float(np.mean([ssim(r, o) for r, o in zip(reference, other)]))}
+def _row_spearman(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Spearman correlation of each row pair of two (N, P) arrays (average ranks for ties): (N,)."""
+    ra = stats.rankdata(a, axis=1)
+    rb = stats.rankdata(b, axis=1)
+    ra -= ra.mean(axis=1, keepdims=True)
+    rb -= rb.mean(axis=1, keepdims=True)
+    return np.sum(ra * rb, axis=1) / np.sqrt(np.sum(ra * ra, axis=1) * np.sum(rb * rb, axis=1))
+
+
+def map_similarity(reference: np.ndarray, other: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-image similarity of two (N, H, W) map stacks.
+
+    Returns (N,) arrays: "spearman", "spearman_abs" (of |maps|), "ssim" (NaN where either map is constant),
+    and bool "constant_reference", "constant_other".
+    """
+    reference, other = np.asarray(reference, np.float64), np.asarray(other, np.float64)
+    if reference.shape != other.shape or reference.ndim != 3:
+        raise ValueError(f"need two (N, H, W) map stacks of the same shape; got {reference.shape} and {other.shape}.")
+    const_r = np.array([is_constant(m) for m in reference], bool)
+    const_o = np.array([is_constant(m) for m in other], bool)
+    keep = ~(const_r | const_o)
+    out = {key: np.full(len(reference), np.nan) for key in ("spearman", "spearman_abs", "ssim")}
+    if keep.any():
+        r, o = reference[keep].reshape(keep.sum(), -1), other[keep].reshape(keep.sum(), -1)
+        out["spearman"][keep] = _row_spearman(r, o)
+        signed = (r < 0).any() or (o < 0).any()
+        out["spearman_abs"][keep] = _row_spearman(np.abs(r), np.abs(o)) if signed else out["spearman"][keep]
+        out["ssim"][keep] = [ssim(a, b) for a, b in zip(reference[keep], other[keep])]
+    return {**out, "constant_reference": const_r, "constant_other": const_o}
+
+
+def _nanmean(values: np.ndarray) -> float | None:
+    values = np.asarray(values, float)
+    return None if np.all(np.isnan(values)) else float(np.nanmean(values))
+
+
+def summarize_similarity(per_image: Mapping[str, np.ndarray]) -> dict:
+    """Means over the images where neither map is constant, and the counts of constant maps."""
+    compared = ~(np.asarray(per_image["constant_reference"]) | np.asarray(per_image["constant_other"]))
+    return {"spearman": _nanmean(per_image["spearman"]), "spearman_abs": _nanmean(per_image["spearman_abs"]),
+            "ssim": _nanmean(per_image["ssim"]), "n_images": int(compared.size), "n_compared": int(compared.sum()),
+            "n_constant_reference": int(np.sum(per_image["constant_reference"])),
+            "n_constant_other": int(np.sum(per_image["constant_other"]))}
+
+
+def compare_maps(reference: np.ndarray, other: np.ndarray) -> dict:
+    """``summarize_similarity`` of two (N, H, W) map stacks: mean Spearman (signed, |.|), SSIM and constant counts."""
+    return summarize_similarity(map_similarity(reference, other))
+
+
+def model_similarity(model_a: keras.Model, model_b: keras.Model, inputs: np.ndarray, targets: np.ndarray,
+                     methods: Mapping[str, Explain]) -> dict[str, dict]:
+    """Calibration line: how similar are the maps of two independently trained models (e.g. seeds 42 and 43)?
+
+    Randomisation similarities are read against this: two equally good but unrelated networks already
+    differ this much. Returns {method: compare_maps(...)}.
+    """
+    return {name: compare_maps(explain(model_a, inputs, targets), explain(model_b, inputs, targets))
+            for name, explain in methods.items()}
 
 
 # ----------------------------------------------------------------------------- model randomisation
@@ -113,65 +193,81 @@ def randomize_layers(model: keras.Model, layer_names: Sequence[str], seed: int) 
     return copy
 
 
+def cascade_over_seeds(
+    model: keras.Model, inputs: np.ndarray, targets: np.ndarray, methods: Mapping[str, Explain],
+    layers_top_down: Sequence[str], seeds: Sequence[int],
+) -> dict[str, dict[str, np.ndarray]]:
+    """Cascading randomisation with several re-initialisation seeds; every randomised copy serves all methods.
+
+    For each seed s and step k (layers_top_down[:k + 1] re-initialised with seed s), each method's maps are
+    compared image by image with the trained model's maps. Returns {method: {"spearman", "spearman_abs",
+    "ssim", "constant_randomized": (S, K, N) arrays, "constant_trained": (N,) bool}}; summarise with
+    ``cascade_summary``, store with ``similarity_record``.
+    """
+    if len(set(seeds)) != len(seeds) or not seeds:
+        raise ValueError(f"need distinct re-initialisation seeds; got {list(seeds)}.")
+    originals = {name: explain(model, inputs, targets) for name, explain in methods.items()}
+    shape = (len(seeds), len(layers_top_down), len(inputs))
+    out = {name: {key: np.full(shape, np.nan) for key in ("spearman", "spearman_abs", "ssim")} for name in methods}
+    for name in methods:
+        out[name]["constant_randomized"] = np.zeros(shape, bool)
+        out[name]["constant_trained"] = np.array([is_constant(m) for m in originals[name]])
+    with _one_function_per_copy():
+        for i, seed in enumerate(seeds):
+            for k in range(len(layers_top_down)):
+                randomized = randomize_layers(model, layers_top_down[: k + 1], seed)
+                for name, explain in methods.items():
+                    sim = map_similarity(originals[name], explain(randomized, inputs, targets))
+                    for key in ("spearman", "spearman_abs", "ssim"):
+                        out[name][key][i, k] = sim[key]
+                    out[name]["constant_randomized"][i, k] = sim["constant_other"]
+    return out
+
+
+def cascade_summary(per_image: Mapping[str, np.ndarray], layers_top_down: Sequence[str]) -> list[dict]:
+    """One row per step: means over seeds and compared images, the sd of the per-seed means, constant counts.
+
+    Rows keep the keys "randomized_down_to", "spearman", "ssim" of the single-seed version, and add
+    "spearman_abs", "*_sd_over_seeds", "n_seeds", "n_compared" (seed x image pairs with two non-constant maps),
+    "n_constant_randomized" (over seeds x images) and "n_constant_trained" (images).
+    """
+    rows = []
+    for k, layer in enumerate(layers_top_down):
+        row = {"randomized_down_to": layer, "n_seeds": int(per_image["spearman"].shape[0])}
+        for key in ("spearman", "spearman_abs", "ssim"):
+            values = per_image[key][:, k]
+            row[key] = _nanmean(values)
+            per_seed = [_nanmean(v) for v in values]
+            per_seed = [v for v in per_seed if v is not None]
+            row[f"{key}_sd_over_seeds"] = float(np.std(per_seed, ddof=1)) if len(per_seed) > 1 else None
+        constant = per_image["constant_randomized"][:, k] | per_image["constant_trained"][None, :]
+        row["n_compared"] = int((~constant).sum())
+        row["n_constant_randomized"] = int(per_image["constant_randomized"][:, k].sum())
+        row["n_constant_trained"] = int(per_image["constant_trained"].sum())
+        rows.append(row)
+    return rows
+
+
+def similarity_record(per_image: Mapping[str, np.ndarray], digits: int = 4) -> dict[str, list]:
+    """Per-image arrays as JSON-able nested lists, rounded to ``digits``; NaN (constant map) becomes null."""
+    def plain(a):
+        a = np.asarray(a)
+        if a.dtype == bool:
+            return a.tolist()
+        return np.where(np.isnan(a), None, np.round(a.astype(float), digits)).tolist()
+    return {key: plain(value) for key, value in per_image.items()}
+
+
 def cascading_randomization(
     model: keras.Model, inputs: np.ndarray, targets: np.ndarray, explain: Explain,
     layers_top_down: Sequence[str], seed: int = 0,
 ) -> list[dict]:
-    """Re-initialise layers from the top down, one more each step; compare each step's maps with the original.
-
-    Returns one row per step: {"randomized_down_to", "spearman", "ssim"}; a map that reflects
-    what the model learned should drift towards 0 correlation as more layers are randomised.
-    """
-    original = explain(model, inputs, targets)
-    rows = []
-    with _one_function_per_copy():
-        for k in range(1, len(layers_top_down) + 1):
-            randomized = randomize_layers(model, layers_top_down[:k], seed)
-            rows.append({"randomized_down_to": layers_top_down[k - 1],
-                         **compare_maps(original, explain(randomized, inputs, targets))})
-    return rows
+    """Single-seed cascading randomisation: ``cascade_summary`` rows for one explain function."""
+    per_image = cascade_over_seeds(model, inputs, targets, {"maps": explain}, layers_top_down, [seed])["maps"]
+    return cascade_summary(per_image, layers_top_down)
 
 
-# ----------------------------------------------------------------------------- faithfulness
-
-
-def deletion_insertion(
-    model: keras.Model, images: np.ndarray, maps: np.ndarray, targets: np.ndarray,
-    to_inputs: Callable[[np.ndarray], np.ndarray] = lambda x: np.asarray(x, np.float32),
-    steps: int = 20, blur_sigma: float = 10.0, seed: int = 0,
-) -> dict[str, np.ndarray]:
-    """Deletion and insertion curves: target probability as pixels are removed / added in map order.
-
-    Deletion replaces the most important pixels first by a blurred copy of the image;
-    insertion starts from the blurred copy and restores the most important pixels first.
-    Ties in a map are broken at random (seeded). Returns {"deletion", "insertion"}: (N, steps + 1)
-    probabilities at fractions 0, 1/steps, ..., 1 of the pixels.
-    """
-    rng = np.random.default_rng(seed)
-    n, h, w = maps.shape
-    curves = {"deletion": np.zeros((n, steps + 1)), "insertion": np.zeros((n, steps + 1))}
-    fractions = np.linspace(0, 1, steps + 1)
-    for i in range(n):
-        image = np.asarray(images[i], np.float32)
-        blurred = ndimage.gaussian_filter(image, sigma=(blur_sigma, blur_sigma, 0))
-        order = np.lexsort((rng.random(h * w), -maps[i].ravel()))  # most important first, random ties
-        rank = np.empty(h * w, int)
-        rank[order] = np.arange(h * w)
-        rank = rank.reshape(h, w)
-        batch = []
-        for fraction in fractions:
-            top = (rank < round(fraction * h * w))[..., None]
-            batch.append(np.where(top, blurred, image))  # deletion
-            batch.append(np.where(top, image, blurred))  # insertion
-        probs = model.predict(to_inputs(np.stack(batch)), verbose=0, batch_size=64)[:, int(targets[i])]
-        curves["deletion"][i], curves["insertion"][i] = probs[0::2], probs[1::2]
-    return curves
-
-
-def area_under(curves: np.ndarray) -> float:
-    """Mean over images of the area under (N, steps + 1) curves on [0, 1] (trapezoid rule)."""
-    x = np.linspace(0, 1, curves.shape[1])
-    return float(np.mean(np.trapezoid(curves, x, axis=1)))
+# ----------------------------------------------------------------------------- examples
 
 
 def randomization_examples(
