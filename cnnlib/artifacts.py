@@ -78,7 +78,9 @@ RESULTS: dict[str, str] = {
     "guided_backprop": "06_guided_backprop.ipynb",
     "gradcam": "07_gradcam.ipynb",
     "statistics": "08_statistics.ipynb",
+    "predictions": "08_statistics.ipynb",
     "sanity": "09_sanity_checks.ipynb",
+    "sanity_per_image": "09_sanity_checks.ipynb",
 }
 
 

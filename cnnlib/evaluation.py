@@ -2,29 +2,19 @@
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 from sklearn.metrics import confusion_matrix
 
+from cnnlib.statistics import wilson as wilson_interval  # one Wilson interval (Newcombe 1998, method 3)
+
 if TYPE_CHECKING:
     import keras
 
 Arrays = dict[str, tuple[np.ndarray, np.ndarray]]
 SPLIT_ORDER = ("train", "val", "test")
-
-
-def wilson_interval(correct: int, total: int, z: float = 1.959964) -> tuple[float, float]:
-    """Wilson score interval for a proportion ``correct / total`` (default 95%); bounds in [0, 1]."""
-    if total <= 0:
-        raise ValueError("total must be positive")
-    p = correct / total
-    denom = 1 + z * z / total
-    centre = (p + z * z / (2 * total)) / denom
-    half = z * math.sqrt(p * (1 - p) / total + z * z / (4 * total * total)) / denom
-    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def predict_labels(model: keras.Model, x: np.ndarray, batch_size: int = 64) -> np.ndarray:
@@ -62,20 +52,6 @@ def accuracy_table(metrics: dict[str, dict[str, dict]]) -> pd.DataFrame:
             for split in ordered
         }
     return pd.DataFrame.from_dict(rows, orient="index")
-
-
-def mcnemar_exact(y_true: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray) -> dict:
-    """McNemar's exact test of two classifiers on the same images (two-sided binomial test on discordant pairs).
-
-    b = images A gets right and B wrong, c = the reverse; under "equal accuracy" b ~ Binomial(b + c, 1/2).
-    Returns {"a_only": b, "b_only": c, "p_value"}; p = 1 when there are no discordant pairs.
-    """
-    from scipy.stats import binom
-
-    right_a, right_b = np.asarray(pred_a) == np.asarray(y_true), np.asarray(pred_b) == np.asarray(y_true)
-    b, c = int(np.sum(right_a & ~right_b)), int(np.sum(~right_a & right_b))
-    p = 1.0 if b + c == 0 else min(1.0, 2 * float(binom.cdf(min(b, c), b + c, 0.5)))
-    return {"a_only": b, "b_only": c, "p_value": p}
 
 
 def mean_sd(values) -> tuple[float, float]:

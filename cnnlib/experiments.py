@@ -29,8 +29,8 @@ def run_split(
 ) -> tuple[list[dict], dict, str]:
     """Train every custom variant and the VGG19 head once per seed on ``split``.
 
-    Returns (accuracy rows, {seed: {model: test predictions}}, VGG19 weights label); the
-    predictions feed McNemar tests.
+    Returns (accuracy rows, {seed: {model: test probabilities (N, C)}}, VGG19 weights label);
+    the probabilities become per-image prediction records (``prediction_records``).
     """
     rows, predictions = [], {}
     x_test, _ = split.arrays["test"]
@@ -38,11 +38,11 @@ def run_split(
         models, _ = training.train_all_variants(split.arrays, settings, seed, n_classes=n_classes,
                                                 data_key=split.split_hash)
         metrics = {v: evaluation.evaluate(m, split.arrays, n_classes) for v, m in models.items()}
-        predictions[seed] = {v: evaluation.predict_labels(m, x_test) for v, m in models.items()}
+        predictions[seed] = {v: m.predict(x_test, batch_size=64, verbose=0) for v, m in models.items()}
         run = vgg19.fit_classifier(split.arrays, split.split_hash, settings, seed, n_classes, env=vgg_env,
                                    weights_seed=config.SEED)
         metrics["vgg19"] = evaluation.evaluate(run.head, run.features, n_classes)
-        predictions[seed]["vgg19"] = evaluation.predict_labels(run.head, run.features["test"][0])
+        predictions[seed]["vgg19"] = run.head.predict(run.features["test"][0], batch_size=64, verbose=0)
         rows += _rows(metrics, seed, split_seed)
     return rows, predictions, run.weights.label
 
@@ -58,36 +58,44 @@ def other_split(
     return images.ProjectSplit(root, manifest, data.manifest_hash(path), images.load_split(manifest, root, classes))
 
 
-def summarize(rows: list[dict], by: str = "model") -> pd.DataFrame:
-    """Mean +/- sample sd (and the number of runs) of each split's accuracy, per ``by``, in percent."""
-    frame = pd.DataFrame(rows)
-    out = {}
-    for name, group in frame.groupby(by, sort=False):
-        out[name] = {"runs": len(group)}
-        for split in SPLITS:
-            mean, sd = evaluation.mean_sd(group[split])
-            out[name][split] = f"{100 * mean:.1f} +/- {100 * sd:.1f}"
-    return pd.DataFrame.from_dict(out, orient="index")
+def prediction_records(
+    split: images.ProjectSplit, probabilities: Mapping[int, Mapping[str, np.ndarray]], classes: Sequence[str]
+) -> dict[str, dict[str, dict]]:
+    """{seed: {model: statistics.prediction_record}} for ``run_split``'s probabilities on the test images."""
+    from cnnlib import statistics
+
+    y_test = split.arrays["test"][1]
+    ids = [split.path_of("test", i) for i in range(len(y_test))]
+    return {str(seed): {m: statistics.prediction_record(p, y_test, ids, classes) for m, p in by_model.items()}
+            for seed, by_model in probabilities.items()}
 
 
-def best_by_val_per_run(rows: list[dict], custom_only: bool = True) -> dict[str, str]:
-    """For each (split seed, seed) run, which custom model has the highest validation accuracy."""
-    frame = pd.DataFrame(rows)
-    if custom_only:
-        frame = frame[frame["model"] != "vgg19"]
-    picks = {}
-    for (split_seed, seed), group in frame.groupby(["split_seed", "seed"], sort=False):
-        order = list(group["model"])
-        picks[f"split {split_seed}, seed {seed}"] = max(order, key=lambda m: (float(group[group["model"] == m]["val"].iloc[0]),
-                                                                              -order.index(m)))
-    return picks
+def correct_by_run(records: Mapping[str, Mapping[str, dict]]) -> dict[str, dict[str, np.ndarray]]:
+    """{run: {model: bool (N,)}}: which test images each model got right, from stored records."""
+    from cnnlib import statistics
+
+    return {run: {m: statistics.read_prediction_record(r).correct for m, r in by_model.items()}
+            for run, by_model in records.items()}
 
 
-def mcnemar_table(y_true: np.ndarray, predictions: Mapping[str, np.ndarray], pairs: Sequence[tuple[str, str]]) -> pd.DataFrame:
-    """McNemar's exact test on the test set for each (model A, model B) pair."""
-    rows = []
-    for a, b in pairs:
-        result = evaluation.mcnemar_exact(y_true, predictions[a], predictions[b])
-        rows.append({"A": a, "B": b, "A right, B wrong": result["a_only"], "A wrong, B right": result["b_only"],
-                     "p": result["p_value"], "significant at 5%": bool(result["p_value"] < 0.05)})
-    return pd.DataFrame(rows)
+def summary_table(summary: Mapping[str, Mapping[str, dict]]) -> pd.DataFrame:
+    """``statistics.run_summary`` as a table: runs, then "mean +/- sd [95% t-interval]" in percent per split.
+
+    The sd describes the runs; the t-interval is for the mean over runs (seeds or splits).
+    """
+    rows = {}
+    for model, by_split in summary.items():
+        rows[model] = {"runs": next(iter(by_split.values()))["n"]}
+        for split, t in by_split.items():
+            low, high = t["ci"]
+            rows[model][split] = f"{100 * t['mean']:.1f} +/- {100 * t['sd']:.1f} [{100 * low:.1f}, {100 * high:.1f}]"
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def comparison_table(rows: Sequence[Mapping]) -> pd.DataFrame:
+    """``statistics.mcnemar_family`` rows as a table: discordant counts, difference [Newcombe 95%], p, Holm p."""
+    return pd.DataFrame([{
+        "A": r["A"], "B": r["B"], "A right, B wrong": r["a_only"], "A wrong, B right": r["b_only"],
+        "difference A - B (points)": f"{100 * r['difference']:+.0f} [{100 * r['ci'][0]:+.1f}, {100 * r['ci'][1]:+.1f}]",
+        "p (McNemar)": f"{r['p']:.3f}", "p (Holm)": f"{r['p_holm']:.3f}", "direction": r["direction"],
+    } for r in rows])

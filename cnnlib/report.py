@@ -17,8 +17,8 @@ import json
 from pathlib import Path
 
 from cnnlib import artifacts, config
-from cnnlib.evaluation import wilson_interval
 from cnnlib.files import atomic_write_bytes, file_sha256
+from cnnlib.statistics import wilson as wilson_interval
 
 REPORT_DIR = config.REPO_ROOT / "report"
 SOURCE = REPORT_DIR / "report.typ"
