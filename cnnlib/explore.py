@@ -89,13 +89,17 @@ class Explorer:
 
     def set(self, **values) -> Frame:
         """Set several controls at once (names as attributes, e.g. ``layer="conv2"``), redraw once."""
-        self._syncing = True
-        try:
-            for name, value in values.items():
-                getattr(self, name).value = value
-        finally:
-            self._syncing = False
-        return self.redraw()
+        late = {k: values.pop(k) for k in ("row", "col") if k in values}  # their ranges follow the layer
+        for batch in (values, late):
+            self._syncing = True
+            try:
+                for name, value in batch.items():
+                    getattr(self, name).value = value
+            finally:
+                self._syncing = False
+            if batch or not late:
+                self.redraw()
+        return self.frame
 
     def redraw(self) -> Frame | None:
         """Compute the frame of the current state and draw it into the widgets (in place)."""

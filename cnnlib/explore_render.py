@@ -143,7 +143,7 @@ def message_html(frame: Frame) -> str:
     """The frame's problem (shown instead of a traceback), or its explanation's note."""
     if frame.message:
         return (f"<div class='cnnlib-error' style='color:#c00000;border:1px solid #c00000;padding:4px'>"
-                f"{html.escape(frame.message)}</div>")
+                f"{html.escape(frame.message, quote=False)}</div>")
     if frame.explanation is not None and frame.explanation.note:
-        return f"<div>{html.escape(frame.explanation.note)}</div>"
+        return f"<div>{html.escape(frame.explanation.note, quote=False)}</div>"
     return ""
