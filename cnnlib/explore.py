@@ -21,7 +21,7 @@ import ipywidgets as widgets
 
 from cnnlib import config, training, vgg19
 from cnnlib.architectures import VARIANTS
-from cnnlib.explore_render import message_html, probabilities_html, render_png, weights_html
+from cnnlib.explore_render import message_html, probabilities_html, render, weights_html
 from cnnlib.explore_state import Dataset, Frame, Loader, ModelEntry, Progress, Session, State, Upload
 from cnnlib.interpret import registry
 
@@ -45,15 +45,16 @@ class Explorer:
         self.upload = w.FileUpload(accept="image/*", multiple=False, description="upload image")
         self.method = w.Dropdown(options=registry.method_names(), value=method, description="method")
         self.layer = w.Dropdown(options=[], description="layer")
-        self.channel = w.IntText(0, description="channel")
-        self.at_argmax = w.Checkbox(True, description="neuron at the channel's argmax")
+        wide = {"description_width": "initial"}
+        self.channel = w.IntText(0, description="channel", style=wide, layout=w.Layout(width="150px"))
+        self.at_argmax = w.Checkbox(True, description="neuron at the channel's argmax", style=wide, indent=False)
         self.row = w.IntSlider(0, 0, 0, description="neuron row")
         self.col = w.IntSlider(0, 0, 0, description="neuron col")
         self.target = w.Dropdown(options=[(PREDICTED, -1)] + [(c, i) for i, c in enumerate(data.classes)], value=-1,
                                  description="target")
         self.progress = w.IntProgress(0, 0, 1, description="", layout=w.Layout(visibility="hidden"))
         self.weights, self.probabilities, self.message = w.HTML(), w.HTML(), w.HTML()
-        self.image = w.Image(format="png")
+        self.image = w.Image(format="jpeg")
         for control, css in ((self.model, "model"), (self.layer, "layer"), (self.image, "picture"),
                              (self.message, "message"), (self.weights, "weights")):
             control.add_class(f"cnnlib-{css}")
@@ -121,7 +122,7 @@ class Explorer:
         finally:
             self._syncing = False
         self.weights.value = weights_html(frame)
-        self.image.value = render_png(frame)
+        self.image.value = render(frame)
         self.probabilities.value = probabilities_html(frame, self.session.data.classes)
         self.message.value = message_html(frame)
         return frame
