@@ -276,7 +276,9 @@ def explain_guided_backprop(request: Request) -> Explanation:
 def explain_grad_cam(request: Request) -> Explanation:
     """Grad-CAM of the target class at the layer (aligned upsampling), over the image."""
     _require(request, "layer", "target")
-    cam = grad_cam(request.model, request.inputs[:1], request.target, request.layer)
+    n_classes = int(request.model.outputs[0].shape[-1])  # every class in one call: one compiled graph per layer,
+    cams = grad_cam(request.model, request.inputs[:1], list(range(n_classes)), request.layer)  # same cost as one
+    cam = cams[:, request.target]
     return Explanation({"grad_cam": cam}, (Panel(f"Grad-CAM at {request.layer}", "heat", cam[0]),))
 
 
