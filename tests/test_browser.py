@@ -109,6 +109,7 @@ def test_explorer_runs_and_responds_in_a_real_browser(jupyterlab, tmp_path):
     url, token, work = jupyterlab
     driver = _browser()
     started = time.monotonic()
+    step = "opening the notebook"
     try:
         wait = WebDriverWait(driver, TIMEOUT)
         driver.get(f"{url}/lab/tree/{NOTEBOOK.name}?token={token}&reset")
@@ -117,6 +118,7 @@ def test_explorer_runs_and_responds_in_a_real_browser(jupyterlab, tmp_path):
         wait.until(ec.element_to_be_clickable(
             (By.CSS_SELECTOR, "li.lm-Menu-item[data-command='runmenu:run-all']"))).click()
 
+        step = "running all cells (the explorer's picture)"
         picture = wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "img.cnnlib-picture")))
         wait.until(lambda d: picture.get_attribute("src"))
         # the last cell sets the layer from code: wait for every cell to have run
@@ -130,18 +132,25 @@ def test_explorer_runs_and_responds_in_a_real_browser(jupyterlab, tmp_path):
             Select(driver.find_element(By.CSS_SELECTOR, f".cnnlib-{css} select")).select_by_visible_text(choice)
             wait.until(lambda d: picture.get_attribute("src") != before)
 
+        step = "changing the model"
         redraw("model", "arch1")  # trained on first use (smoke profile), then drawn
         assert "arch1" in driver.find_element(By.CSS_SELECTOR, ".cnnlib-weights").text
+        step = "changing the layer"
         redraw("layer", "conv2")
         message = driver.find_element(By.CSS_SELECTOR, ".cnnlib-message")
         assert not message.find_elements(By.CSS_SELECTOR, ".cnnlib-error"), message.text
         assert picture.size["width"] > 400, picture.size
         driver.save_screenshot(str(tmp_path / "explorer.png"))
 
+        step = "saving the notebook"
         before = (work / NOTEBOOK.name).stat().st_mtime
         driver.find_element(By.XPATH, "//li[contains(@class,'lm-MenuBar-item')][.//div[text()='File']]").click()
         wait.until(ec.element_to_be_clickable((By.CSS_SELECTOR, "li.lm-Menu-item[data-command='docmanager:save']"))).click()
         wait.until(lambda d: (work / NOTEBOOK.name).stat().st_mtime != before)
+    except Exception as exc:
+        driver.save_screenshot(str(tmp_path / "failure.png"))
+        pytest.fail(f"Browser test stopped while {step} after {time.monotonic() - started:.0f} s ({type(exc).__name__}); "
+                    f"screenshot {tmp_path / 'failure.png'}, server log {tmp_path / 'jupyterlab.log'}")
     finally:
         driver.quit()
     saved = json.loads((work / NOTEBOOK.name).read_text())
