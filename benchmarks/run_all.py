@@ -10,6 +10,7 @@ import json
 import platform
 import sys
 
+import bench_explore
 import bench_interpret
 import bench_pipeline
 import bench_vgg19
@@ -34,6 +35,9 @@ def main() -> None:
     print("\n== Grad-CAM on keras.applications models ==")
     summary["gradcam_zoo"] = bench_zoo.run()
     bench_zoo.show(summary["gradcam_zoo"])
+    print("\n== explorer redraws ==")
+    summary["explorer"] = bench_explore.run()
+    bench_explore.show(summary["explorer"])
     path = config.RESULTS_DIR / "benchmarks.json"
     path.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
     print("\nwrote", path.relative_to(config.REPO_ROOT))
