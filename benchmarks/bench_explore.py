@@ -10,12 +10,12 @@ The first call of a method on a model also compiles its graph; that cost is repo
 
 from __future__ import annotations
 
-import json
 import statistics
 import sys
 import time
 
-from cnnlib import config, explore  # first: imports TensorFlow quietly
+from cnnlib import explore  # first: imports TensorFlow quietly
+from timing import update_benchmarks  # noqa: E402
 
 TARGETS = {"custom": 0.3, "vgg19": 1.5}
 
@@ -85,8 +85,4 @@ if __name__ == "__main__":
     result = run()
     show(result)
     if "--update" in sys.argv:
-        path = config.RESULTS_DIR / "benchmarks.json"
-        summary = json.loads(path.read_text())
-        summary["explorer"] = result
-        path.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
-        print("updated", path.relative_to(config.REPO_ROOT))
+        update_benchmarks("explorer", result)

@@ -7,13 +7,12 @@ for both; tf-keras-vis with its linear-score modifier and the same layer (no see
 
 from __future__ import annotations
 
-import json
 import sys
 
 from cnnlib import config, interpret  # first: imports TensorFlow quietly
 
 import numpy as np  # noqa: E402
-from timing import median_seconds  # noqa: E402
+from timing import median_seconds, update_benchmarks  # noqa: E402
 
 sys.path.insert(0, str(config.REPO_ROOT / "tests"))
 from test_zoo import ZOO, zoo_model  # noqa: E402  (one definition of the zoo and its layers)
@@ -46,8 +45,4 @@ if __name__ == "__main__":
     result = run()
     show(result)
     if "--update" in sys.argv:
-        path = config.RESULTS_DIR / "benchmarks.json"
-        summary = json.loads(path.read_text())
-        summary["gradcam_zoo"] = result
-        path.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
-        print("updated", path.relative_to(config.REPO_ROOT))
+        update_benchmarks("gradcam_zoo", result)

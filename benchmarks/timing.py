@@ -16,3 +16,17 @@ def median_seconds(fn, repeats: int = 3, warmup: bool = False) -> float:
         fn()
         times.append(time.perf_counter() - start)
     return statistics.median(times)
+
+
+def update_benchmarks(key: str, result: dict) -> None:
+    """Store ``result`` under ``key`` in results/benchmarks.json, keeping every other key (read-modify-write)."""
+    import json
+
+    from cnnlib import config
+    from cnnlib.files import atomic_write_bytes
+
+    path = config.RESULTS_DIR / "benchmarks.json"
+    summary = json.loads(path.read_text()) if path.is_file() else {}
+    summary[key] = result
+    atomic_write_bytes(path, (json.dumps(summary, indent=2, sort_keys=True) + "\n").encode())
+    print("updated", path.relative_to(config.REPO_ROOT), "key", key)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from cnnlib import artifacts, config
 from cnnlib.files import atomic_write_bytes, file_sha256
-from cnnlib.statistics import wilson as wilson_interval
+from cnnlib.report_tables import reference_matrix_checks, reference_rows, sanity_tables, statistics_tables, with_ci
 
 REPORT_DIR = config.REPO_ROOT / "report"
 SOURCE = REPORT_DIR / "report.typ"
@@ -30,105 +30,12 @@ class ReportInputMissing(FileNotFoundError):
     """A results file or figure the report needs is absent; the message names the notebook to run."""
 
 
-def _pct(value: float | None) -> str:
-    return "-" if value is None else f"{100 * value:.1f}%"
-
-
-def _with_ci(metrics: dict) -> str:
-    low, high = metrics["ci95"]
-    return f"{100 * metrics['accuracy']:.1f}% [{100 * low:.0f}, {100 * high:.0f}]"
-
-
-def _reference_rows(reference: dict, ours: dict[str, dict]) -> list[dict]:
-    """Reference accuracy next to ours, with both 95% intervals and whether the reference lies in ours.
-
-    A VGG19 run without ImageNet weights is not comparable: its rows say "n/a" instead of yes/no.
-    """
-    sizes = reference["split_sizes"]
-    rows = []
-    for model, ref in reference["accuracy"].items():
-        row = {"model": model, "splits": {}}
-        for split in ("train", "val", "test"):
-            mine = ours[model]["metrics"][split]
-            entry = {"ours": _with_ci(mine), "reference": _pct(ref[split]), "reference_ci": "-", "consistent": "-"}
-            if ref[split] is not None:
-                low, high = wilson_interval(round(ref[split] * sizes[split]), sizes[split])
-                entry["reference_ci"] = f"[{100 * low:.0f}, {100 * high:.0f}]"
-                entry["consistent"] = "yes" if mine["ci95"][0] <= ref[split] <= mine["ci95"][1] else "no"
-                if "weights" in ours[model] and not ours[model]["weights"]["is_imagenet"]:
-                    entry["consistent"] = "n/a"
-            row["splits"][split] = entry
-        rows.append(row)
-    return rows
-
-
-def _reference_matrix_checks(reference: dict) -> list[dict]:
-    """What each reference confusion matrix's own arithmetic says about the split it came from."""
-    checks = []
-    for model, matrix in reference["confusion"].items():
-        total = sum(map(sum, matrix))
-        diagonal = sum(matrix[i][i] for i in range(len(matrix)))
-        acc = reference["accuracy"][model]
-        checks.append({"model": model, "labelled": reference["confusion_labelled"][model], "total": total,
-                       "diagonal": diagonal, "accuracy_from_matrix": _pct(diagonal / total),
-                       "reported_val": _pct(acc["val"]), "reported_test": _pct(acc["test"])})
-    return checks
-
-
 def _inputs_digest(paths: list[Path]) -> str:
     """SHA-256 over the names and bytes of the report's inputs: equal inputs, equal PDF."""
     digest = hashlib.sha256()
     for path in sorted(paths, key=lambda p: p.name):
         digest.update(path.name.encode() + b"\0" + bytes.fromhex(file_sha256(path)))
     return digest.hexdigest()
-
-
-def _counts(picks: dict[str, str]) -> str:
-    """'arch1 (3 of 5), arch2 (2 of 5)' from {run: picked model}."""
-    counts: dict[str, int] = {}
-    for model in picks.values():
-        counts[model] = counts.get(model, 0) + 1
-    return ", ".join(f"{m} ({n} of {len(picks)})" for m, n in sorted(counts.items(), key=lambda kv: -kv[1]))
-
-
-def _statistics(stats: dict) -> dict:
-    """Tables of notebook 08: mean +/- sd over seeds and splits, picks, McNemar tests."""
-    def summary(table: dict) -> list[dict]:
-        return [{"model": m, **{k: str(v) for k, v in row.items()}} for m, row in table.items()]
-
-    seeds = [str(s) for s in stats["seeds"]]
-    mcnemar = []
-    for row in stats["mcnemar"][seeds[0]]:
-        significant = sum(1 for s in seeds for r in stats["mcnemar"][s]
-                          if (r["A"], r["B"]) == (row["A"], row["B"]) and r["significant at 5%"])
-        mcnemar.append({"a": row["A"], "b": row["B"], "a_only": row["A right, B wrong"],
-                        "b_only": row["A wrong, B right"], "p": f"{row['p']:.3g}",
-                        "significant": f"{significant} of {len(seeds)}"})
-    return {"seeds": ", ".join(seeds), "split_seeds": ", ".join(str(s) for s in stats["split_seeds"]),
-            "first_seed": seeds[0], "seed_summary": summary(stats["seed_summary"]),
-            "split_summary": summary(stats["split_summary"]), "picks_seed": _counts(stats["best_by_val_per_seed"]),
-            "picks_split": _counts(stats["best_by_val_per_split"]), "mcnemar": mcnemar,
-            "weights": stats["vgg19_weights"]}
-
-
-def _sanity(sanity: dict) -> dict:
-    """Tables of notebook 09: similarity per randomisation step, data randomisation, deletion/insertion AUC."""
-    cascade = sanity["cascading_randomization"]
-    methods = list(cascade)
-    steps = [r["randomized_down_to"] for r in cascade[methods[0]]]
-    return {
-        "model": sanity["model"], "n_images": len(sanity["images"]), "methods": methods, "steps": steps,
-        "cascade": [{"step": step, **{m: f"{cascade[m][i]['spearman']:.2f} / {cascade[m][i]['ssim']:.2f}" for m in methods}}
-                    for i, step in enumerate(steps)],
-        "data_randomization": [{"method": m, "spearman": f"{v['spearman']:.2f}", "ssim": f"{v['ssim']:.2f}"}
-                               for m, v in sanity["data_randomization"].items()],
-        "random_label_accuracy": {k: _pct(v) for k, v in sanity["random_label_model_accuracy"].items()},
-        "faithfulness": [{"method": m, "deletion": f"{v['deletion AUC']:.3f}", "insertion": f"{v['insertion AUC']:.3f}"}
-                         for m, v in sanity["faithfulness_auc"].items()],
-        "faithfulness_images": sanity["faithfulness_images"], "faithfulness_steps": sanity["faithfulness_steps"],
-        "final_spearman": {m: f"{cascade[m][-1]['spearman']:.2f}" for m in methods},
-        "guided_more_stable": bool(cascade["guided backprop"][-1]["spearman"] > cascade["Grad-CAM"][-1]["spearman"]),
-    }
 
 
 def figure_keys(loaded: dict) -> dict[str, list[tuple[str, dict]]]:
@@ -194,23 +101,23 @@ def collect(outputs: artifacts.Outputs | None = None) -> tuple[dict, list[Path]]
         "arch_tables": summary["tables"],
         "variants": [{"name": v, "transferred_from": loaded[v]["training"]["transferred_from"] or "-",
                       "epochs": loaded[v]["training"]["epochs_run"], "best_epoch": loaded[v]["training"]["best_epoch"],
-                      **{s: _with_ci(loaded[v]["metrics"][s]) for s in ("train", "val", "test")}} for v in VARIANTS],
-        "best": best, "best_test": _with_ci(loaded[best]["metrics"]["test"]),
+                      **{s: with_ci(loaded[v]["metrics"][s]) for s in ("train", "val", "test")}} for v in VARIANTS],
+        "best": best, "best_test": with_ci(loaded[best]["metrics"]["test"]),
         "vgg19": {"weights": vgg["weights"], "head": vgg["head"], "preprocessing": vgg["preprocessing"],
                   "fine_tune_block5": vgg["fine_tune_block5"], "epochs": vgg["training"]["epochs_run"],
-                  **{s: _with_ci(vgg["metrics"][s]) for s in ("train", "val", "test")}},
-        "table10": [{"model": f"{best} (best custom)", **{s: _with_ci(loaded[best]["metrics"][s]) for s in ("train", "val", "test")}},
-                    {"model": f"VGG19 [{vgg['weights']['label']}]", **{s: _with_ci(vgg["metrics"][s]) for s in ("train", "val", "test")}}],
-        "reference_rows": _reference_rows(reference, ours),
-        "reference_matrices": _reference_matrix_checks(reference),
+                  **{s: with_ci(vgg["metrics"][s]) for s in ("train", "val", "test")}},
+        "table10": [{"model": f"{best} (best custom)", **{s: with_ci(loaded[best]["metrics"][s]) for s in ("train", "val", "test")}},
+                    {"model": f"VGG19 [{vgg['weights']['label']}]", **{s: with_ci(vgg["metrics"][s]) for s in ("train", "val", "test")}}],
+        "reference_rows": reference_rows(reference, ours),
+        "reference_matrices": reference_matrix_checks(reference),
         "reference_best": reference["best_by_val"],
         "interpret": {"example": loaded["feature_maps"]["image"], "gradcam_images": loaded["gradcam"]["images"],
                       "guided_maps": loaded["guided_backprop"]["feature_maps_1_based"],
                       "custom_last_layer": loaded["guided_backprop"]["custom_layer"],
                       "vgg19_layers": loaded["feature_maps"]["vgg19_layers"],
                       "top9_keys": list(loaded["patches"]["top9_training_patches"])},
-        "statistics": _statistics(loaded["statistics"]),
-        "sanity": _sanity(loaded["sanity"]),
+        "statistics": statistics_tables(loaded["statistics"]),
+        "sanity": sanity_tables(loaded["sanity"]),
         "figures": figures,
         "provenance": {"seed": provenance["seed"], "profile": provenance["profile"],
                        "split_manifest": split["manifest"], "split_manifest_sha256": provenance["split_manifest_sha256"],

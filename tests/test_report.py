@@ -8,7 +8,7 @@ import shutil
 import pytest
 from pypdf import PdfReader
 
-from cnnlib import artifacts, config, report
+from cnnlib import artifacts, config, report, report_tables
 
 SECTIONS = ["Introduction", "Data", "Training settings", "Architectures", "Comparison of the custom networks",
             "Feature maps", "Patches that maximally activate a neuron", "VGG19 transfer learning",
@@ -35,11 +35,11 @@ def test_pdf_has_every_section_and_key_numbers(pdf_text):
     for variant in report.VARIANTS + ("vgg19",):
         metrics = json.loads((config.RESULTS_DIR / f"{variant}.json").read_text())["metrics"]
         for split in ("train", "val", "test"):
-            assert report._with_ci(metrics[split]) in text, (variant, split)
+            assert report_tables.with_ci(metrics[split]) in text, (variant, split)
     counts = json.loads((config.RESULTS_DIR / "data_split.json").read_text())["counts"]["total"]
     assert f"total {counts['train']} {counts['val']} {counts['test']} {counts['total']}" in text
     best = json.loads((config.RESULTS_DIR / "custom_summary.json").read_text())["best_by_val"]
-    assert f"The best variant by validation accuracy, as in the reference, is {best}" in text
+    assert f"The best variant by validation accuracy is {best}" in text
 
 
 def test_weights_are_stated_and_fallback_flagged_on_title_page(pdf_text):
@@ -91,17 +91,29 @@ def test_pdf_depends_on_its_inputs(tmp_path):
 
 def test_reference_comparison_arithmetic():
     reference = json.loads(report.REFERENCE.read_text())
-    checks = {c["model"]: c for c in report._reference_matrix_checks(reference)}
+    checks = {c["model"]: c for c in report_tables.reference_matrix_checks(reference)}
     assert checks["arch1"]["total"] == 100 and checks["arch1"]["diagonal"] == 53
     assert checks["vgg19"]["diagonal"] == 97 and checks["vgg19"]["reported_test"] == "99.0%"
-    ours = {m: {"metrics": {s: {"accuracy": 0.5, "ci95": [0.4, 0.6]} for s in ("train", "val", "test")}}
-            for m in reference["accuracy"]}
+    sizes = reference["split_sizes"]
+    ours = {m: {"metrics": {s: {"accuracy": 0.5, "ci95": [0.4, 0.6], "correct": sizes[s] // 2, "n": sizes[s]}
+                            for s in ("train", "val", "test")}} for m in reference["accuracy"]}
     ours["vgg19"]["weights"] = {"is_imagenet": False}
-    rows = {r["model"]: r["splits"] for r in report._reference_rows(reference, ours)}
-    assert rows["arch1"]["val"]["consistent"] == "no" and rows["arch1"]["test"]["consistent"] == "-"
-    assert rows["arch2"]["val"]["consistent"] == "yes"  # 0.60 lies in [0.4, 0.6]
-    assert rows["vgg19"]["test"]["consistent"] == "n/a"  # random-init VGG19 is not comparable
-    assert rows["arch1"]["val"]["reference_ci"] == "[48, 74]"  # Wilson interval of 31/50
+    rows = {r["model"]: r["splits"] for r in report_tables.reference_rows(reference, ours)}
+    # arch2_transfer test: ours 50/100 against the reference's 56/100: Newcombe (1998) method 10 by hand below
+    from cnnlib import statistics
+
+    low, high = statistics.newcombe_unpaired_interval(50, 100, 56, 100)
+    assert rows["arch2_transfer"]["test"]["difference"] == report_tables.points(-0.06, (low, high))
+    assert rows["arch2_transfer"]["test"]["role"] == "inferential" and rows["arch1"]["val"]["role"] == "descriptive"
+    assert rows["arch1"]["test"]["difference"] == "-"  # the reference reports no test accuracy for arch1
+    assert rows["arch1"]["train"]["difference"].startswith("- (0.8008 x 250 is not a whole number")
+    assert rows["vgg19"]["test"]["difference"] == "n/a (not ImageNet)"  # random-init VGG19 is not comparable
+
+
+def test_number_formatting_never_prints_negative_zero():
+    assert report_tables.num(-0.004) == "0.00" and report_tables.num(-0.004, signed=True) == "0.00"
+    assert report_tables.num(0.25, signed=True) == "+0.25" and report_tables.num(-0.25) == "-0.25"
+    assert report_tables.p_value(0.2) == "0.200" and report_tables.p_value(0.0001) == "< 0.001"
 
 
 def test_report_module_imports_no_tensorflow():
