@@ -25,7 +25,8 @@ from cnnlib import config
 from cnnlib.files import atomic_write_bytes
 
 JPEG_QUALITY = 90
-DPI = 100  # figures are ~1200 px wide: sharp in the PDF (16 cm) and on screen
+DPI = 100  # plots: ~1200 px wide, sharp in the PDF (16 cm) and on screen
+PHOTO_DPI = 85  # photo grids: ~1050 px wide, still ~160 dpi at the PDF's 17 cm; keeps the PDF under 3 MB
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,7 @@ class FigureSpec:
 
     template: str
     photo: bool
+    dpi: int | None = None  # None: PHOTO_DPI for photo grids, DPI for plots
 
     @property
     def suffix(self) -> str:
@@ -51,7 +53,7 @@ FIGURES: dict[str, FigureSpec] = {
     "training_curves": FigureSpec("training_curves_custom", photo=False),
     "confusion_grid": FigureSpec("confusion_custom_{split}_grid", photo=False),
     "confusion": FigureSpec("confusion_{model}_test", photo=False),
-    "feature_maps": FigureSpec("feature_maps_{model}_{layer}", photo=True),
+    "feature_maps": FigureSpec("feature_maps_{model}_{layer}", photo=True, dpi=75),  # 64 small tiles per grid
     "patches_argmax": FigureSpec("patches_argmax_{model}_{layer}", photo=True),
     "patches_top9": FigureSpec("patches_top9_{model}_{layer}", photo=True),
     "guided_backprop": FigureSpec("guided_backprop_{model}", photo=True),
@@ -82,6 +84,9 @@ RESULTS: dict[str, str] = {
     "sanity": "09_sanity_checks.ipynb",
     "sanity_per_image": "09_sanity_checks.ipynb",
 }
+
+
+COMPACT_RESULTS = ("predictions", "sanity_per_image")  # per-image records: one line per top-level key
 
 
 def output_dir(env: Mapping[str, str] | None = None) -> Path:
@@ -178,7 +183,8 @@ class Outputs:
     def save_figure(self, fig, key: str, **fields: object) -> SavedFigure:
         """Save ``fig`` under the name ``FIGURES[key]`` gives for ``fields``; return it for display."""
         spec = FIGURES[key]
-        return SavedFigure(save_figure_file(fig, self.figure_path(key, **fields), spec.photo))
+        dpi = spec.dpi or (PHOTO_DPI if spec.photo else DPI)
+        return SavedFigure(save_figure_file(fig, self.figure_path(key, **fields), spec.photo, dpi))
 
     def write_results(self, name: str, payload: dict) -> str:
         """Write ``results/name.json`` (sorted keys, stable formatting); return its shown path."""
@@ -186,7 +192,7 @@ class Outputs:
 
         if name not in RESULTS:
             raise KeyError(f"unknown results name {name!r}; add it to cnnlib.artifacts.RESULTS")
-        return shown_path(write_results(name, payload, self.results_dir))
+        return shown_path(write_results(name, payload, self.results_dir, compact=name in COMPACT_RESULTS))
 
     def read_results(self, name: str) -> dict:
         """Load ``results/name.json``; a missing file names the notebook that writes it."""

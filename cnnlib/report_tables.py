@@ -91,7 +91,8 @@ def _summary_rows(summary: Mapping[str, Mapping[str, Mapping]]) -> list[dict]:
         row = {"model": model, "runs": str(by_split["test"]["n"])}
         for split, t in by_split.items():
             row[split] = f"{num(100 * t['mean'], 1)} ± {num(100 * t['sd'], 1)}"
-            row[f"{split}_ci"] = f"[{num(100 * t['ci'][0], 1)}, {num(100 * t['ci'][1], 1)}]"
+            low, high = max(0.0, 100 * t["ci"][0]), min(100.0, 100 * t["ci"][1])  # an accuracy lies in [0, 100]
+            row[f"{split}_ci"] = f"[{num(low, 1)}, {num(high, 1)}]"
         rows.append(row)
     return rows
 
@@ -117,7 +118,7 @@ def statistics_tables(stats: Mapping) -> dict:
         "a_only": r["a_only"], "b_only": r["b_only"], "difference": points(r["difference"], r["ci"]),
         "p": p_value(r["p"]), "p_holm": "-" if (r["A"], r["B"]) == primary else p_value(r["p_holm"]),
     } for r in stats["comparisons"]]
-    bootstrap = [{"pair": pair, **{("images" if "images" in level else "seeds"): points(r["difference"], r["ci"])
+    bootstrap = [{"pair": pair, **{("seeds" if level.startswith("seeds") else "images"): points(r["difference"], r["ci"])
                                    for level, r in by_level.items()}} for pair, by_level in stats["bootstrap"].items()]
     return {
         "seeds": ", ".join(str(s) for s in stats["seeds"]), "split_seeds": ", ".join(str(s) for s in stats["split_seeds"]),

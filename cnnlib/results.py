@@ -34,11 +34,20 @@ def _plain(value):
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
-def write_results(name: str, payload: dict, folder: Path = config.RESULTS_DIR) -> Path:
-    """Write ``payload`` to ``folder/name.json`` (sorted keys, stable formatting); return the path."""
+def write_results(name: str, payload: dict, folder: Path = config.RESULTS_DIR, compact: bool = False) -> Path:
+    """Write ``payload`` to ``folder/name.json`` (sorted keys, stable formatting); return the path.
+
+    ``compact``: one line per top-level key instead of one per value, for per-image records (the
+    same JSON, a fraction of the bytes in git).
+    """
     if "provenance" not in payload:
         raise ValueError(f"results {name!r} lack a 'provenance' block; build one with provenance().")
-    text = json.dumps(payload, indent=2, sort_keys=True, default=_plain) + "\n"
+    if compact:
+        lines = [f"  {json.dumps(k)}: {json.dumps(payload[k], sort_keys=True, separators=(',', ':'), default=_plain)}"
+                 for k in sorted(payload)]
+        text = "{\n" + ",\n".join(lines) + "\n}\n"
+    else:
+        text = json.dumps(payload, indent=2, sort_keys=True, default=_plain) + "\n"
     return atomic_write_bytes(Path(folder) / f"{name}.json", text.encode())
 
 

@@ -124,3 +124,17 @@ def test_report_module_imports_no_tensorflow():
     code = "import sys, cnnlib.report; print(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras')))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_repository_stays_light_and_figures_are_exactly_the_reports():
+    """Issue 15's budgets: notebooks <= 400 KB each (figures are linked, not embedded), figures/ <= 6 MB,
+    the PDF <= 3 MB; and figures/ holds exactly the figures the report shows (no stale files)."""
+    notebooks = sorted((config.REPO_ROOT / "notebooks").glob("*.ipynb"))
+    assert notebooks and all(n.stat().st_size <= 400_000 for n in notebooks), [
+        (n.name, n.stat().st_size) for n in notebooks if n.stat().st_size > 400_000]
+    figures = sorted(p for p in config.FIGURES_DIR.iterdir() if p.is_file())
+    assert sum(p.stat().st_size for p in figures) <= 6_000_000
+    assert (config.REPO_ROOT / "report" / "report.pdf").stat().st_size <= 3_000_000
+    _, inputs = report.collect()
+    shown = {p.resolve() for p in inputs if p.parent.resolve() == config.FIGURES_DIR.resolve()}
+    assert {p.resolve() for p in figures} == shown
