@@ -11,10 +11,10 @@ see ``score_source``) and accepts layers inside nested models by path ("vgg19/bl
 - ``guided_backprop``: guided backpropagation from one neuron (or a class score) to the input.
 - ``gradcam``: Grad-CAM, upsampled along the receptive fields, and guided Grad-CAM.
 - ``cam``: the CAM family as channel weightings of one layer: Grad-CAM++, HiResCAM, LayerCAM.
-- ``score_cam``: Score-CAM, channel weights from batched masked forward passes.
+- ``scorecam``: Score-CAM, channel weights from batched masked forward passes.
 - ``upsample``: layer maps to the input grid, along the receptive fields or by a plain resize.
 - ``gradients``: vanilla gradient (saliency), SmoothGrad, Integrated Gradients; ``to_heatmap``.
-- ``occlusion``: score drop when a sliding patch is hidden.
+- ``occlusions``: score drop when a sliding patch is hidden.
 - ``activation_max``: feature visualisation by optimisation for a channel or a class.
 """
 
@@ -24,9 +24,9 @@ from cnnlib.interpret.feature_maps import conv_layer_names, feature_maps
 from cnnlib.interpret.gradcam import compare_upsampling, grad_cam, grad_cam_raw, guided_grad_cam, upsample_maps
 from cnnlib.interpret.gradients import class_scores, integrated_gradients, saliency, smooth_grad, to_heatmap
 from cnnlib.interpret.guided_backprop import guided_backprop, guided_copy, guided_relu, one_hot_scores
-from cnnlib.interpret.occlusion import occlusion
+from cnnlib.interpret.occlusions import occlusion
 from cnnlib.interpret.patches import argmax_patches, channel_maxima, strongest_channels, top_k_patches
-from cnnlib.interpret.score_cam import score_cam, scored_channels
+from cnnlib.interpret.scorecam import score_cam, scored_channels
 from cnnlib.interpret.view import ExplainError, last_conv_layer, score_source
 
 __all__ = [
