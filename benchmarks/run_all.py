@@ -11,6 +11,7 @@ import platform
 import sys
 
 import bench_interpret
+import bench_methods
 import bench_pipeline
 import bench_vgg19
 import bench_zoo
@@ -34,6 +35,9 @@ def main() -> None:
     print("\n== Grad-CAM on keras.applications models ==")
     summary["gradcam_zoo"] = bench_zoo.run()
     bench_zoo.show(summary["gradcam_zoo"])
+    print("\n== every explanation method, arch3_transfer and VGG19 ==")
+    summary["methods"] = bench_methods.run()
+    bench_methods.show(summary["methods"])
     path = config.RESULTS_DIR / "benchmarks.json"
     path.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
     print("\nwrote", path.relative_to(config.REPO_ROOT))

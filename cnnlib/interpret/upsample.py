@@ -57,7 +57,7 @@ def upsample_raw(maps: np.ndarray, model: keras.Model, layer_name: str, method: 
         return tf.image.resize(flat, size, method="bilinear").numpy()[..., 0].reshape(*maps.shape[:-2], *size)
     if method == "aligned":
         rows, cols = aligned_matrices(model, layer_name)
-        return np.einsum("Hh,...hw,Ww->...HW", rows, maps, cols)
+        return rows @ maps @ cols.T  # two matrix products (a naive 4-index einsum is ~10x slower at 22 x 22)
     raise ValueError(f"upsample={method!r}: choose one of {UPSAMPLING}.")
 
 
