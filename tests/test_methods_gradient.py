@@ -89,18 +89,33 @@ def test_smooth_grad_equals_tf_keras_vis_on_the_same_noise(monkeypatch):
 
 
 def test_integrated_gradients_completeness_at_default_steps():
-    """sum(attributions) = y_c(x) - y_c(baseline) within 1% (trapezoid rule, default steps), on the project's
-    arch3 at 224 px (random weights) and on a small ReLU network, scores computed independently."""
+    """sum(attributions) = y_c(x) - y_c(baseline) within 1% at the default 64 steps (midpoint rule), on the
+    project's arch3 at 224 px from a black baseline, scores computed independently. Random biases: with the
+    zero biases of a fresh network, ReLU layers make y positively homogeneous, y(a x) = a y(x), so the
+    gradient is constant along the path and any rule is exact, which would prove nothing.
+
+    On a 16-px network from a -0.5 baseline the path crosses few, coarse ReLU kinks (the rule's error is
+    first order there): 64 steps leave up to 1.5%, so that case is checked for convergence instead."""
     training.set_seed(0)
     model = architectures.build_model("arch3")
-    x = np.random.default_rng(0).uniform(0, 255, (2, 224, 224, 3)).astype(np.float32)
-    for net, images, head, baseline in ((model, x, "logits", 0.0), (_small(2), _x(seed=2), "head", -0.5)):
-        attributions = interpret.integrated_gradients(net, images, 1, baseline=baseline)
-        change = _logits(net, images, head)[:, 1] - _logits(net, np.full_like(images, baseline), head)[:, 1]
-        total = attributions.reshape(len(images), -1).sum(axis=1)
-        assert np.all(np.abs(total - change) <= 0.01 * np.abs(change)), (total, change)
-        np.testing.assert_allclose(interpret.class_scores(net, images, 1), _logits(net, images, head)[:, 1],
-                                   rtol=1e-5, atol=1e-5)
+    rng = np.random.default_rng(1)
+    for layer in model.layers:
+        if len(layer.get_weights()) == 2:
+            kernel, bias = layer.get_weights()
+            layer.set_weights([kernel, rng.normal(0, 0.05, bias.shape).astype(np.float32)])
+    x = np.random.default_rng(0).uniform(0, 255, (3, 224, 224, 3)).astype(np.float32)
+    attributions = interpret.integrated_gradients(model, x, 1)
+    change = _logits(model, x, "logits")[:, 1] - _logits(model, np.zeros_like(x), "logits")[:, 1]
+    total = attributions.reshape(len(x), -1).sum(axis=1)
+    assert np.all(np.abs(total - change) <= 0.01 * np.abs(change)), (total, change)
+    np.testing.assert_allclose(interpret.class_scores(model, x, 1), _logits(model, x, "logits")[:, 1],
+                               rtol=1e-5, atol=1e-5)
+
+    small, images = _small(2), _x(4, seed=2)
+    change = _logits(small, images)[:, 1] - _logits(small, np.full_like(images, -0.5))[:, 1]
+    errors = [np.abs(interpret.integrated_gradients(small, images, 1, baseline=-0.5, steps=steps)
+                     .reshape(4, -1).sum(axis=1) - change) / np.abs(change) for steps in (16, 512)]
+    assert errors[1].max() <= 0.01 and errors[1].mean() < errors[0].mean() / 4, errors
 
 
 def test_integrated_gradients_is_exact_for_a_linear_model_and_batching_does_not_matter():

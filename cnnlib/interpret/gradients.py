@@ -11,8 +11,12 @@ reduces the colour axis for display.
   N, H, W, C))`` and sigma = ``noise`` * (max(x) - min(x)) per image (the paper's noise level,
   tf-keras-vis's convention). Signed gradients are averaged (tf-keras-vis averages |gradients|).
 - ``integrated_gradients`` (Sundararajan et al., 2017): (x - x') * the path integral of the
-  gradient from the baseline x' to x, by the trapezoid rule on ``steps`` equal intervals
-  (steps + 1 gradient evaluations); completeness: sum = y_c(x) - y_c(x') up to the rule's error.
+  gradient from the baseline x' to x, by the midpoint Riemann sum on ``steps`` equal intervals
+  (``steps`` gradient evaluations, at x' + (k + 1/2)/steps (x - x')); completeness: sum =
+  y_c(x) - y_c(x') up to the rule's error. The midpoint rule is second order like the trapezoid
+  rule but never evaluates the gradient at the baseline itself, where a ReLU network with zero
+  biases and a zero baseline sits exactly on every kink (its gradient there is 0, which costs the
+  trapezoid rule an error of 1/(2 steps): 0.8% at 64 steps on freshly initialised arch3).
 """
 
 from __future__ import annotations
@@ -109,20 +113,18 @@ def smooth_grad(model: keras.Model, inputs: np.ndarray, targets: int | Sequence[
 def integrated_gradients(model: keras.Model, inputs: np.ndarray, targets: int | Sequence[int],
                          baseline: float | np.ndarray = 0.0, steps: int = 64, score_layer: str | None = None,
                          batch_size: int = 32) -> np.ndarray:
-    """Integrated Gradients from ``baseline`` (a value, an image (H, W, C) or one per input), trapezoid rule."""
+    """Integrated Gradients from ``baseline`` (a value, an image (H, W, C) or one per input), midpoint rule."""
     if steps < 1:
         raise ValueError(f"Integrated Gradients needs steps >= 1; got {steps}.")
 
     def attribute(x, t):
         base = np.broadcast_to(np.asarray(baseline, np.float32), x.shape)
-        fractions = np.linspace(0.0, 1.0, steps + 1, dtype=np.float32)
-        trapezoid = np.full(steps + 1, 1.0 / steps, np.float32)
-        trapezoid[[0, -1]] /= 2
+        fractions = ((np.arange(steps) + 0.5) / steps).astype(np.float32)
         out = np.empty_like(x)
         for i in range(len(x)):
             path = base[i][None] + fractions[:, None, None, None] * (x[i] - base[i])[None]
             grads = input_gradients(model, path, np.full(len(path), t), score_layer, batch_size)[0]
-            out[i] = (x[i] - base[i]) * np.tensordot(trapezoid, grads, axes=1)
+            out[i] = (x[i] - base[i]) * grads.mean(axis=0)
         return out
 
     return _per_target(model, inputs, targets, score_layer, attribute)
