@@ -74,9 +74,8 @@ def _ascent_function(model, layer_path, settings):
                     value = objective(transform(image, step_seed), weights)
                 grad = tape.gradient(value, image)
                 image = image + step_size * span * grad / (tf.math.reduce_std(grad) + 1e-12)
-                if blur_every > 0:
-                    blurred = tf.nn.depthwise_conv2d(image, kernel, [1, 1, 1, 1], "SAME")
-                    image = tf.cond((step + 1) % blur_every == 0, lambda: blurred, lambda: image)
+                if blur_every > 0 and (step + 1) % blur_every == 0:  # autograph: a graph conditional
+                    image = tf.nn.depthwise_conv2d(image, kernel, [1, 1, 1, 1], "SAME")
                 image = tf.clip_by_value(image, low, high)
                 trace = trace.write(step, value)
             return image, trace.stack()

@@ -30,7 +30,7 @@ import tensorflow as tf
 from cnnlib.interpret.cam import target_tuple
 from cnnlib.interpret.view import input_spec, view
 
-__all__ = ["class_scores", "integrated_gradients", "input_gradients", "saliency", "smooth_grad", "to_heatmap"]
+__all__ = ["class_scores", "input_gradients", "integrated_gradients", "saliency", "smooth_grad", "to_heatmap"]
 
 REDUCTIONS = ("max_abs", "sum_abs", "sum")
 
