@@ -12,6 +12,7 @@ import sys
 
 import bench_explore
 import bench_interpret
+import bench_methods
 import bench_pipeline
 import bench_vgg19
 import bench_zoo
@@ -38,6 +39,9 @@ def main() -> None:
     print("\n== explorer redraws ==")
     summary["explorer"] = bench_explore.run()
     bench_explore.show(summary["explorer"])
+    print("\n== every explanation method, arch3_transfer and VGG19 ==")
+    summary["methods"] = bench_methods.run()
+    bench_methods.show(summary["methods"])
     path = config.RESULTS_DIR / "benchmarks.json"
     path.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
     print("\nwrote", path.relative_to(config.REPO_ROOT))

@@ -10,10 +10,19 @@ see ``score_source``) and accepts layers inside nested models by path ("vgg19/bl
 - ``patches``: input patches that maximally activate a channel (per image, or top-k over a set).
 - ``guided_backprop``: guided backpropagation from one neuron (or a class score) to the input.
 - ``gradcam``: Grad-CAM, upsampled along the receptive fields, and guided Grad-CAM.
+- ``cam``: the CAM family as channel weightings of one layer: Grad-CAM++, HiResCAM, LayerCAM.
+- ``scorecam``: Score-CAM, channel weights from batched masked forward passes.
+- ``upsample``: layer maps to the input grid, along the receptive fields or by a plain resize.
+- ``gradients``: vanilla gradient (saliency), SmoothGrad, Integrated Gradients; ``to_heatmap``.
+- ``occlusions``: score drop when a sliding patch is hidden.
+- ``activation_max``: feature visualisation by optimisation for a channel or a class.
 """
 
+from cnnlib.interpret.activation_max import activation_maximisation
+from cnnlib.interpret.cam import cam_raw, grad_cam_plus_plus, hires_cam, layer_cam
 from cnnlib.interpret.feature_maps import conv_layer_names, feature_maps
 from cnnlib.interpret.gradcam import compare_upsampling, grad_cam, grad_cam_raw, guided_grad_cam, upsample_maps
+from cnnlib.interpret.gradients import class_scores, integrated_gradients, saliency, smooth_grad, to_heatmap
 from cnnlib.interpret.guided_backprop import (
     guided_backprop,
     guided_backprop_channels,
@@ -21,6 +30,7 @@ from cnnlib.interpret.guided_backprop import (
     guided_relu,
     one_hot_scores,
 )
+from cnnlib.interpret.occlusions import occlusion
 from cnnlib.interpret.patches import (
     argmax_patches,
     channel_maxima,
@@ -28,10 +38,14 @@ from cnnlib.interpret.patches import (
     strongest_channels,
     top_k_patches,
 )
+from cnnlib.interpret.scorecam import score_cam, scored_channels
 from cnnlib.interpret.view import ExplainError, last_conv_layer, score_source
 
 __all__ = [
-    "ExplainError", "argmax_patches", "compare_upsampling", "channel_maxima", "conv_layer_names", "feature_maps", "grad_cam",
-    "grad_cam_raw", "guided_backprop", "guided_backprop_channels", "guided_copy", "guided_grad_cam", "guided_relu", "last_conv_layer",
-    "one_hot_scores", "score_source", "strongest_argmax_patches", "strongest_channels", "top_k_patches", "upsample_maps",
+    "ExplainError", "activation_maximisation", "argmax_patches", "cam_raw", "class_scores", "compare_upsampling",
+    "channel_maxima", "conv_layer_names", "feature_maps", "grad_cam", "grad_cam_plus_plus", "grad_cam_raw",
+    "guided_backprop", "guided_backprop_channels", "guided_copy", "guided_grad_cam", "guided_relu", "hires_cam",
+    "integrated_gradients", "last_conv_layer", "layer_cam", "occlusion", "one_hot_scores", "saliency", "score_cam",
+    "score_source", "scored_channels", "smooth_grad", "strongest_argmax_patches", "strongest_channels", "to_heatmap",
+    "top_k_patches", "upsample_maps",
 ]

@@ -1,0 +1,162 @@
+"""Gradient-weighted class activation maps: a CAM is a weighted sum of a conv layer's activations.
+
+map_c(i, j) = ReLU(sum_k w_k^c(i, j) A_k(i, j)), with A the target layer's activations and the
+weights w built from g = d y_c / d A, y_c the class score *before* softmax (``view.score_source``).
+The variants differ only in the weights (the factoring of pytorch-grad-cam):
+
+- ``gradcam``   (Selvaraju et al., 2017): w_k = mean_ij g_k(i, j), one number per channel.
+- ``gradcam++`` (Chattopadhay et al., 2018): w_k = sum_ij alpha_k(i, j) ReLU(g_k(i, j)) with
+  alpha = g^2 / (2 g^2 + sum_ab A_k(a, b) g^3), the closed form for y = exp(score) (exp cancels in
+  alpha; only a positive factor exp(y_c) per image is left out). ``alpha_sum_to_one=True`` also
+  rescales alpha to sum 1 over (i, j) per channel, as the authors' code and tf-keras-vis do.
+- ``hirescam``  (Draelos & Carin, 2020): w = g element-wise, so sum_ij of the map before the ReLU is
+  exactly the score change the layer explains (for a GAP -> dense head it is Zhou et al.'s CAM / (h w)).
+- ``layercam``  (Jiang et al., 2021): w = ReLU(g) element-wise; usable on earlier layers.
+
+All target classes of a batch come from one forward pass, with the model's current weights.
+Maps are upsampled with ``upsample.upsample_maps`` ("aligned" along the receptive fields by default).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from cnnlib.interpret.upsample import upsample_maps
+from cnnlib.interpret.view import input_spec, last_conv_layer, resolve_layer, view
+
+WEIGHTINGS = ("gradcam", "gradcam++", "hirescam", "layercam")
+
+
+def cam_layer(model: keras.Model, layer_name: str | None) -> str:
+    """Path of the CAM's layer (the last convolution by default); it must have a 4-D output."""
+    path = resolve_layer(model, layer_name) if layer_name else last_conv_layer(model)
+    shape = tuple(view(model).outputs[path].shape[1:])
+    if len(shape) != 3:
+        raise ValueError(f"A class activation map needs a layer with (h, w, channels) output; {path!r} has {shape}. "
+                         "Pass layer_name= a convolution or pooling layer.")
+    return path
+
+
+def target_tuple(model: keras.Model, targets: int | Sequence[int], score_layer: str | None) -> tuple[bool, tuple]:
+    """(single target?, targets as a tuple of ints), checked against the number of classes."""
+    single = isinstance(targets, (int, np.integer))
+    values = (int(targets),) if single else tuple(int(t) for t in targets)
+    n_classes = view(model, score_layer=score_layer).scores.shape[-1]
+    if not values or min(values) < 0 or max(values) >= n_classes:
+        raise ValueError(f"Target classes must be in 0..{n_classes - 1}; got {list(values)}.")
+    return single, values
+
+
+def channel_weights(weighting: str, grads: tf.Tensor, acts: tf.Tensor, alpha_sum_to_one: bool = False) -> tf.Tensor:
+    """Weights w (N, 1, 1, C) or (N, h, w, C) from gradients and activations (N, h, w, C) for one target."""
+    if weighting == "gradcam":
+        return tf.reduce_mean(grads, axis=(1, 2), keepdims=True)
+    if weighting == "hirescam":
+        return grads
+    if weighting == "layercam":
+        return tf.nn.relu(grads)
+    if weighting == "gradcam++":
+        g2 = tf.square(grads)
+        denominator = 2.0 * g2 + tf.reduce_sum(acts, axis=(1, 2), keepdims=True) * g2 * grads
+        usable = tf.logical_and(tf.not_equal(grads, 0.0), tf.not_equal(denominator, 0.0))
+        alpha = tf.where(usable, g2 / tf.where(usable, denominator, 1.0), 0.0)
+        if alpha_sum_to_one:
+            total = tf.reduce_sum(alpha, axis=(1, 2), keepdims=True)
+            alpha = alpha / tf.where(total == 0.0, 1.0, total)
+        return tf.reduce_sum(alpha * tf.nn.relu(grads), axis=(1, 2), keepdims=True)
+    raise ValueError(f"weighting={weighting!r}: choose one of {WEIGHTINGS}.")
+
+
+def _cam_function(model, layer_path, score_layer, targets, weighting, relu, alpha_sum_to_one):
+    """Compiled inputs -> raw maps (N, K, h, w), once per (layer, score layer, targets, weighting, options)."""
+    copy = view(model, score_layer=score_layer)
+    key = ("cam", weighting, layer_path, targets, relu, alpha_sum_to_one)
+    if key not in copy.functions:
+        probe = copy.probe([layer_path], with_scores=True)
+
+        @tf.function(input_signature=[input_spec(model)])
+        def cams(x):
+            with tf.GradientTape(persistent=True) as tape:
+                with copy.current():
+                    activations, scores = probe(x, training=False)
+                activations, scores = tf.cast(activations, tf.float32), tf.cast(scores, tf.float32)
+                per_target = [tf.reduce_sum(scores[:, t]) for t in targets]  # images are independent
+            maps = []
+            for score in per_target:
+                grads = tape.gradient(score, activations)
+                weights = channel_weights(weighting, grads, activations, alpha_sum_to_one)
+                cam = tf.reduce_sum(weights * activations, axis=-1)  # (N, h, w)
+                maps.append(tf.nn.relu(cam) if relu else cam)
+            return tf.stack(maps, axis=1)
+
+        copy.functions[key] = cams
+    return copy.functions[key]
+
+
+def cam_raw(
+    model: keras.Model,
+    inputs: np.ndarray,
+    targets: int | Sequence[int],
+    weighting: str = "gradcam",
+    layer_name: str | None = None,
+    score_layer: str | None = None,
+    relu: bool = True,
+    alpha_sum_to_one: bool = False,
+) -> np.ndarray:
+    """Unnormalised CAM at the layer's resolution: (N, K, h, w), or (N, h, w) for one target (int)."""
+    if weighting not in WEIGHTINGS:
+        raise ValueError(f"weighting={weighting!r}: choose one of {WEIGHTINGS}.")
+    path = cam_layer(model, layer_name)
+    single, values = target_tuple(model, targets, score_layer)
+    function = _cam_function(model, path, score_layer, values, weighting, bool(relu), bool(alpha_sum_to_one))
+    maps = np.asarray(function(np.asarray(inputs, np.float32)))
+    return maps[:, 0] if single else maps
+
+
+def _cam(model, inputs, targets, weighting, layer_name, score_layer, upsample, **options) -> np.ndarray:
+    path = cam_layer(model, layer_name)
+    raw = cam_raw(model, inputs, targets, weighting, path, score_layer, **options)
+    return raw if upsample is None else upsample_maps(raw, model, path, upsample)
+
+
+def grad_cam_plus_plus(
+    model: keras.Model,
+    inputs: np.ndarray,
+    targets: int | Sequence[int],
+    layer_name: str | None = None,
+    score_layer: str | None = None,
+    upsample: str | None = "aligned",
+    alpha_sum_to_one: bool = False,
+) -> np.ndarray:
+    """Grad-CAM++ on the input grid scaled to [0, 1] ((N, K, H, W) or (N, H, W)); ``upsample=None``: raw (.., h, w)."""
+    return _cam(model, inputs, targets, "gradcam++", layer_name, score_layer, upsample,
+                alpha_sum_to_one=alpha_sum_to_one)
+
+
+def hires_cam(
+    model: keras.Model,
+    inputs: np.ndarray,
+    targets: int | Sequence[int],
+    layer_name: str | None = None,
+    score_layer: str | None = None,
+    upsample: str | None = "aligned",
+    relu: bool = True,
+) -> np.ndarray:
+    """HiResCAM, sum_k g_k * A_k element-wise (``relu=False`` keeps the sign; then scaled to [-1, 1])."""
+    return _cam(model, inputs, targets, "hirescam", layer_name, score_layer, upsample, relu=relu)
+
+
+def layer_cam(
+    model: keras.Model,
+    inputs: np.ndarray,
+    targets: int | Sequence[int],
+    layer_name: str | None = None,
+    score_layer: str | None = None,
+    upsample: str | None = "aligned",
+) -> np.ndarray:
+    """LayerCAM, ReLU(sum_k ReLU(g_k) * A_k) element-wise; any 4-D layer (earlier ones give finer maps)."""
+    return _cam(model, inputs, targets, "layercam", layer_name, score_layer, upsample)

@@ -1,0 +1,148 @@
+"""Gradient attributions to the input pixels: vanilla gradient, SmoothGrad, Integrated Gradients.
+
+All take the class score y_c *before* softmax (``view.score_source``) with the model's current
+weights and return float32 attributions of the input's shape: (N, H, W, C) for one target (an
+int), (N, K, H, W, C) for a sequence of K targets (each image, each target). ``to_heatmap``
+reduces the colour axis for display.
+
+- ``saliency`` (Simonyan et al., 2014): d y_c / d x.
+- ``smooth_grad`` (Smilkov et al., 2017): the mean of d y_c / d x over ``samples`` noisy copies
+  x + sigma * eps, eps ~ N(0, 1) from ``numpy.random.default_rng(seed).standard_normal((samples,
+  N, H, W, C))`` and sigma = ``noise`` * (max(x) - min(x)) per image (the paper's noise level,
+  tf-keras-vis's convention). Signed gradients are averaged (tf-keras-vis averages |gradients|).
+- ``integrated_gradients`` (Sundararajan et al., 2017): (x - x') * the path integral of the
+  gradient from the baseline x' to x, by the midpoint Riemann sum on ``steps`` equal intervals
+  (``steps`` gradient evaluations, at x' + (k + 1/2)/steps (x - x')); completeness: sum =
+  y_c(x) - y_c(x') up to the rule's error. The midpoint rule is second order like the trapezoid
+  rule but never evaluates the gradient at the baseline itself, where a ReLU network with zero
+  biases and a zero baseline sits exactly on every kink (its gradient there is 0, which costs the
+  trapezoid rule an error of 1/(2 steps): 0.8% at 64 steps on freshly initialised arch3).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from cnnlib.interpret.cam import target_tuple
+from cnnlib.interpret.view import input_spec, view
+
+__all__ = ["class_scores", "input_gradients", "integrated_gradients", "saliency", "smooth_grad", "to_heatmap"]
+
+REDUCTIONS = ("max_abs", "sum_abs", "sum")
+
+
+def _gradient_function(model: keras.Model, score_layer: str | None):
+    """Compiled (inputs (B, H, W, C), weights (B, classes)) -> (d sum(weights * scores) / d inputs, scores)."""
+    copy = view(model, score_layer=score_layer)
+    key = ("input_gradient",)
+    if key not in copy.functions:
+        probe = keras.Model(copy.inputs, copy.scores)
+        w_spec = tf.TensorSpec([None, copy.scores.shape[-1]], tf.float32)
+
+        @tf.function(input_signature=[input_spec(model), w_spec])
+        def gradient(x, weights):
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                with copy.current():
+                    scores = tf.cast(probe(x, training=False), tf.float32)
+                total = tf.reduce_sum(scores * weights)
+            return tape.gradient(total, x), scores
+
+        copy.functions[key] = gradient
+    return copy.functions[key]
+
+
+def input_gradients(model: keras.Model, inputs: np.ndarray, classes: np.ndarray,
+                    score_layer: str | None = None, batch_size: int = 32) -> tuple[np.ndarray, np.ndarray]:
+    """d y_{classes[i]} / d x_i for every row i: ((B, H, W, C) gradients, (B,) scores), in batches."""
+    x = np.asarray(inputs, np.float32)
+    function = _gradient_function(model, score_layer)
+    n_classes = view(model, score_layer=score_layer).scores.shape[-1]
+    grads, scores = [], []
+    for s in range(0, len(x), batch_size):
+        rows = np.asarray(classes[s:s + batch_size], int)
+        g, y = function(x[s:s + batch_size], np.eye(n_classes, dtype=np.float32)[rows])
+        grads.append(np.asarray(g))
+        scores.append(np.asarray(y)[np.arange(len(rows)), rows])
+    return np.concatenate(grads), np.concatenate(scores)
+
+
+def class_scores(model: keras.Model, inputs: np.ndarray, targets: int | Sequence[int],
+                 score_layer: str | None = None) -> np.ndarray:
+    """Class scores before softmax: (N,) for one target, (N, K) for K targets (what the attributions explain)."""
+    single, values = target_tuple(model, targets, score_layer)
+    x = np.asarray(inputs, np.float32)
+    out = np.stack([input_gradients(model, x, np.full(len(x), t), score_layer)[1] for t in values], axis=1)
+    return out[:, 0] if single else out
+
+
+def _per_target(model, inputs, targets, score_layer, attribute) -> np.ndarray:
+    single, values = target_tuple(model, targets, score_layer)
+    maps = np.stack([attribute(np.asarray(inputs, np.float32), t) for t in values], axis=1)
+    return (maps[:, 0] if single else maps).astype(np.float32)
+
+
+def saliency(model: keras.Model, inputs: np.ndarray, targets: int | Sequence[int],
+             score_layer: str | None = None, batch_size: int = 32) -> np.ndarray:
+    """Vanilla gradient d y_c / d x: (N, H, W, C), or (N, K, H, W, C) for K targets."""
+    return _per_target(model, inputs, targets, score_layer, lambda x, t: input_gradients(
+        model, x, np.full(len(x), t), score_layer, batch_size)[0])
+
+
+def smooth_grad(model: keras.Model, inputs: np.ndarray, targets: int | Sequence[int], samples: int = 25,
+                noise: float = 0.2, seed: int = 0, score_layer: str | None = None, batch_size: int = 32) -> np.ndarray:
+    """SmoothGrad, mean gradient over ``samples`` noisy copies (noise std = ``noise`` x each image's range)."""
+    if samples < 1 or noise < 0:
+        raise ValueError(f"SmoothGrad needs samples >= 1 and noise >= 0; got samples={samples}, noise={noise}.")
+
+    def attribute(x, t):
+        eps = np.random.default_rng(seed).standard_normal((samples, *x.shape)).astype(np.float32)
+        axes = tuple(range(1, x.ndim))
+        sigma = noise * (x.max(axis=axes, keepdims=True) - x.min(axis=axes, keepdims=True))
+        noisy = (x[None] + sigma[None] * eps).reshape(-1, *x.shape[1:])  # (samples * N, H, W, C), sample-major
+        grads = input_gradients(model, noisy, np.full(len(noisy), t), score_layer, batch_size)[0]
+        return grads.reshape(samples, *x.shape).mean(axis=0)
+
+    return _per_target(model, inputs, targets, score_layer, attribute)
+
+
+def integrated_gradients(model: keras.Model, inputs: np.ndarray, targets: int | Sequence[int],
+                         baseline: float | np.ndarray = 0.0, steps: int = 64, score_layer: str | None = None,
+                         batch_size: int = 32) -> np.ndarray:
+    """Integrated Gradients from ``baseline`` (a value, an image (H, W, C) or one per input), midpoint rule."""
+    if steps < 1:
+        raise ValueError(f"Integrated Gradients needs steps >= 1; got {steps}.")
+
+    def attribute(x, t):
+        base = np.broadcast_to(np.asarray(baseline, np.float32), x.shape)
+        fractions = ((np.arange(steps) + 0.5) / steps).astype(np.float32)
+        out = np.empty_like(x)
+        for i in range(len(x)):
+            path = base[i][None] + fractions[:, None, None, None] * (x[i] - base[i])[None]
+            grads = input_gradients(model, path, np.full(len(path), t), score_layer, batch_size)[0]
+            out[i] = (x[i] - base[i]) * grads.mean(axis=0)
+        return out
+
+    return _per_target(model, inputs, targets, score_layer, attribute)
+
+
+def to_heatmap(attributions: np.ndarray, reduce: str = "max_abs") -> np.ndarray:
+    """(..., H, W, C) attributions -> (..., H, W) over the colour axis, each map divided by its largest magnitude.
+
+    "max_abs": max_c |a| (tf-keras-vis's saliency map); "sum_abs": sum_c |a|; "sum": sum_c a (signed, in [-1, 1]).
+    """
+    if reduce == "max_abs":
+        heat = np.abs(attributions).max(axis=-1)
+    elif reduce == "sum_abs":
+        heat = np.abs(attributions).sum(axis=-1)
+    elif reduce == "sum":
+        heat = attributions.sum(axis=-1)
+    else:
+        raise ValueError(f"reduce={reduce!r}: choose one of {REDUCTIONS}.")
+    flat = heat.reshape(-1, *heat.shape[-2:])
+    peak = np.abs(flat).reshape(len(flat), -1).max(axis=1)
+    return (flat / np.where(peak > 0, peak, 1)[:, None, None]).reshape(heat.shape).astype(np.float32)

@@ -1,0 +1,88 @@
+"""Occlusion (Zeiler & Fergus, 2014): how much the class score drops when a patch of the image is hidden.
+
+A ``patch`` x ``patch`` square (or (rows, cols)) slides with ``stride`` over the image; at each
+position the patch's pixels are set to ``fill`` (a value, or one per colour channel) and the
+model is run. A pixel's attribution is the mean, over the positions whose patch covers it, of
+y_c(x) - y_c(x occluded), with y_c the class score before softmax and the model's current weights
+(Captum's convention). Positions start at 0 every ``stride`` pixels, plus one flush with the far
+edge when the stride does not reach it, so every pixel is covered. Batched: ``batch_size``
+occluded copies per forward pass; all targets come from the same passes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from cnnlib.interpret.cam import target_tuple
+from cnnlib.interpret.view import view
+
+__all__ = ["occlusion", "patch_positions"]
+
+
+def patch_positions(size: int, patch: int, stride: int) -> list[int]:
+    """Start offsets along one axis: 0, stride, 2 stride, ... and size - patch if the last one falls short."""
+    if not 1 <= patch <= size or stride < 1:
+        raise ValueError(f"Occlusion needs 1 <= patch <= image size ({size}) and stride >= 1; "
+                         f"got patch={patch}, stride={stride}.")
+    starts = list(range(0, size - patch + 1, stride))
+    return starts if starts[-1] == size - patch else starts + [size - patch]
+
+
+def _occluded_scores_function(model: keras.Model, score_layer: str | None):
+    """Compiled (image (H, W, C), masks (P, H, W), fill (C,)) -> class scores (P, classes) of the occluded copies."""
+    copy = view(model, score_layer=score_layer)
+    key = ("occlusion",)
+    if key not in copy.functions:
+        probe = keras.Model(copy.inputs, copy.scores)
+        shape = model.inputs[0].shape[1:]
+        specs = [tf.TensorSpec(shape, tf.float32), tf.TensorSpec([None, *shape[:2]], tf.float32),
+                 tf.TensorSpec([shape[-1]], tf.float32)]
+
+        @tf.function(input_signature=specs)
+        def occluded_scores(image, masks, fill):
+            hidden = masks[..., None]
+            with copy.current():
+                return tf.cast(probe(image[None] * (1.0 - hidden) + fill * hidden, training=False), tf.float32)
+
+        copy.functions[key] = occluded_scores
+    return copy.functions[key]
+
+
+def occlusion(
+    model: keras.Model,
+    inputs: np.ndarray,
+    targets: int | Sequence[int],
+    patch: int | tuple[int, int] = 32,
+    stride: int | tuple[int, int] = 16,
+    fill: float | Sequence[float] = 0.0,
+    score_layer: str | None = None,
+    batch_size: int = 64,
+) -> np.ndarray:
+    """Score drop per pixel (units of the class score): (N, H, W) for one target, (N, K, H, W) for K targets."""
+    single, values = target_tuple(model, targets, score_layer)
+    x = np.asarray(inputs, np.float32)
+    height, width, colours = x.shape[1:]
+    ph, pw = (patch, patch) if np.isscalar(patch) else patch
+    sh, sw = (stride, stride) if np.isscalar(stride) else stride
+    corners = [(r, c) for r in patch_positions(height, ph, sh) for c in patch_positions(width, pw, sw)]
+    fill_values = np.broadcast_to(np.asarray(fill, np.float32), (colours,)).copy()
+    function = _occluded_scores_function(model, score_layer)
+    coverage = np.zeros((height, width), np.float32)
+    for r, c in corners:
+        coverage[r:r + ph, c:c + pw] += 1
+    out = np.zeros((len(x), len(values), height, width), np.float32)
+    for i in range(len(x)):
+        base = np.asarray(function(x[i], np.zeros((1, height, width), np.float32), fill_values))[0, list(values)]
+        for s in range(0, len(corners), batch_size):
+            chunk = corners[s:s + batch_size]
+            masks = np.zeros((len(chunk), height, width), np.float32)
+            for j, (r, c) in enumerate(chunk):
+                masks[j, r:r + ph, c:c + pw] = 1.0
+            drops = base[None] - np.asarray(function(x[i], masks, fill_values))[:, list(values)]  # (P, K)
+            out[i] += np.einsum("pk,phw->khw", drops, masks)
+    out /= coverage
+    return out[:, 0] if single else out

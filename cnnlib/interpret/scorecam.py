@@ -1,0 +1,113 @@
+"""Score-CAM (Wang et al., 2020): channel weights from masked forward passes, no gradients.
+
+For each image and each scored channel k of the layer: upsample A_k to the input grid
+(``mask_upsample``: "aligned" along the receptive fields, as every CAM here, or "resize"),
+scale it to [0, 1] by its own min and max (a constant map gives a zero mask), multiply the image
+by it and run the model: w_k^c = y_c(x * mask_k), the class score before softmax
+(``probabilities=True``: the softmax probability instead, the Score-CAM authors' and
+tf-keras-vis's convention). map_c = ReLU(sum_k w_k^c A_k), upsampled like every CAM.
+No baseline score is subtracted (the authors' code and tf-keras-vis do not either).
+
+Cost: one forward pass per (image, scored channel), in batches of ``batch_size``; all target
+classes come from the same passes. ``channels`` caps the channels scored: each image scores its
+``channels`` activation maps with the largest spatial standard deviation (Faster Score-CAM,
+tabayashi0117; ``scored_channels`` returns them); the other channels get weight 0.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from cnnlib.interpret.cam import cam_layer, target_tuple
+from cnnlib.interpret.feature_maps import activations_function
+from cnnlib.interpret.upsample import aligned_matrices, upsample_maps
+from cnnlib.interpret.view import view
+
+__all__ = ["score_cam", "scored_channels"]
+
+
+def _mask_matrices(model: keras.Model, path: str, method: str) -> tuple[np.ndarray, np.ndarray]:
+    """(H, h), (W, w) float32 matrices that upsample a layer map to the input grid."""
+    if method == "aligned":
+        rows, cols = aligned_matrices(model, path)
+    elif method == "resize":  # bilinear resize, half-pixel centres, as tf.image.resize: its matrix on unit vectors
+        h, w = view(model).outputs[path].shape[1:3]
+        size = tuple(model.inputs[0].shape[1:3])
+        rows = tf.image.resize(np.eye(h)[:, :, None], (size[0], h), method="bilinear").numpy()[:, :, 0]
+        cols = tf.image.resize(np.eye(w)[:, :, None], (size[1], w), method="bilinear").numpy()[:, :, 0]
+    else:
+        raise ValueError(f"mask_upsample={method!r}: choose 'aligned' or 'resize'.")
+    return np.asarray(rows, np.float32), np.asarray(cols, np.float32)
+
+
+def _masked_scores_function(model: keras.Model, path: str, score_layer: str | None, method: str):
+    """Compiled (image (H, W, C), maps (h, w, k)) -> class scores (k, classes) of the image times each mask."""
+    copy = view(model, score_layer=score_layer)
+    key = ("scorecam", path, method)
+    if key not in copy.functions:
+        rows, cols = (tf.constant(m) for m in _mask_matrices(model, path, method))
+        probe = keras.Model(copy.inputs, copy.scores)
+        image_spec = tf.TensorSpec(model.inputs[0].shape[1:], tf.float32)
+        maps_spec = tf.TensorSpec([*copy.outputs[path].shape[1:3], None], tf.float32)
+
+        @tf.function(input_signature=[image_spec, maps_spec])
+        def masked_scores(image, maps):
+            up = tf.einsum("Hh,hwk,Ww->kHW", rows, maps, cols)
+            low = tf.reduce_min(up, axis=(1, 2), keepdims=True)
+            span = tf.reduce_max(up, axis=(1, 2), keepdims=True) - low
+            masks = tf.where(span > 0, (up - low) / tf.where(span > 0, span, 1.0), 0.0)
+            with copy.current():
+                return tf.cast(probe(image[None] * masks[..., None], training=False), tf.float32)
+
+        copy.functions[key] = masked_scores
+    return copy.functions[key]
+
+
+def scored_channels(activations: np.ndarray, channels: int | None) -> np.ndarray:
+    """(N, k) indices of the channels Score-CAM scores: all, or each image's ``channels`` largest-std maps."""
+    n, total = activations.shape[0], activations.shape[-1]
+    if channels is None or channels >= total:
+        return np.tile(np.arange(total), (n, 1))
+    if channels < 1:
+        raise ValueError(f"channels={channels}: score at least 1 channel (or None for all {total}).")
+    spread = activations.reshape(n, -1, total).std(axis=1)
+    return np.sort(np.argsort(-spread, axis=1, kind="stable")[:, :channels], axis=1)
+
+
+def score_cam(
+    model: keras.Model,
+    inputs: np.ndarray,
+    targets: int | Sequence[int],
+    layer_name: str | None = None,
+    score_layer: str | None = None,
+    upsample: str | None = "aligned",
+    channels: int | None = None,
+    batch_size: int = 32,
+    probabilities: bool = False,
+    mask_upsample: str = "aligned",
+) -> np.ndarray:
+    """Score-CAM on the input grid scaled to [0, 1]: (N, K, H, W), or (N, H, W) for one target.
+
+    ``upsample=None`` returns the raw map at the layer's resolution. ``channels``: how many channels
+    to score per image (None: all), the largest-std ones (see ``scored_channels``).
+    """
+    path = cam_layer(model, layer_name)
+    single, values = target_tuple(model, targets, score_layer)
+    x = np.asarray(inputs, np.float32)
+    acts = np.asarray(activations_function(model, [path])(x)[0], np.float32)  # (N, h, w, C)
+    chosen = scored_channels(acts, channels)
+    function = _masked_scores_function(model, path, score_layer, mask_upsample)
+    weights = np.zeros((len(x), len(values), acts.shape[-1]), np.float32)
+    for i in range(len(x)):
+        scores = np.concatenate([np.asarray(function(x[i], acts[i][..., chosen[i, s:s + batch_size]]))
+                                 for s in range(0, chosen.shape[1], batch_size)])  # (k, classes)
+        if probabilities:
+            scores = np.asarray(tf.nn.softmax(scores, axis=-1))
+        weights[i][:, chosen[i]] = scores[:, list(values)].T
+    raw = np.maximum(np.einsum("nhwc,nkc->nkhw", acts, weights), 0)
+    raw = raw[:, 0] if single else raw
+    return raw if upsample is None else upsample_maps(raw, model, path, upsample)
