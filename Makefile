@@ -31,7 +31,7 @@ lint: testdeps
 	$(BIN)/ruff check
 	$(BIN)/ruff format --check
 
-## bench: performance benchmarks (print tables, write results/benchmarks.json; about 10 minutes)
+## bench: performance benchmarks (print tables, write results/benchmarks.json; about 20 minutes)
 bench: venv
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	$(BIN)/python benchmarks/run_all.py
