@@ -14,8 +14,9 @@ import statistics
 import sys
 import time
 
-from cnnlib import explore  # first: imports TensorFlow quietly
 from timing import update_benchmarks  # noqa: E402
+
+from cnnlib import explore  # first: imports TensorFlow quietly
 
 TARGETS = {"custom": 0.3, "vgg19": 1.5}
 
@@ -36,10 +37,12 @@ def _time_model(explorer: explore.Explorer, name: str, repeats: int) -> dict:
     load = time.perf_counter() - start
     layers = list(explorer.layer.options)
     rows = {}
-    setups = {"Grad-CAM: change target class": dict(method="Grad-CAM", layer=layers[-1]),
-              "guided backprop: move the neuron": dict(method="guided backprop", layer=layers[-1], at_argmax=False),
-              "feature map + neuron: change channel": dict(method="feature map + neuron", layer=layers[-1]),
-              "Grad-CAM: change image": dict(method="Grad-CAM", layer=layers[-1], target=-1)}
+    setups = {
+        "Grad-CAM: change target class": dict(method="Grad-CAM", layer=layers[-1]),
+        "guided backprop: move the neuron": dict(method="guided backprop", layer=layers[-1], at_argmax=False),
+        "feature map + neuron: change channel": dict(method="feature map + neuron", layer=layers[-1]),
+        "Grad-CAM: change image": dict(method="Grad-CAM", layer=layers[-1], target=-1),
+    }
     for label, steps in _interactions(explorer, layers).items():
         start = time.perf_counter()
         explorer.set(**setups[label])  # first call: compiles graphs for this method and layer
@@ -53,10 +56,19 @@ def _time_model(explorer: explore.Explorer, name: str, repeats: int) -> dict:
             widget.value = value
             times.append(time.perf_counter() - start)
             assert not explorer.frame.message, explorer.frame.message
-        rows[label] = {"median_s": statistics.median(times), "max_s": max(times), "n": len(times),
-                       "first_call_s": first}
-    return {"model": name, "weights": explorer.frame.weights, "load_s": load, "interactions": rows,
-            "median_s": statistics.median(r["median_s"] for r in rows.values())}
+        rows[label] = {
+            "median_s": statistics.median(times),
+            "max_s": max(times),
+            "n": len(times),
+            "first_call_s": first,
+        }
+    return {
+        "model": name,
+        "weights": explorer.frame.weights,
+        "load_s": load,
+        "interactions": rows,
+        "median_s": statistics.median(r["median_s"] for r in rows.values()),
+    }
 
 
 def run(repeats: int = 9) -> dict:
@@ -66,19 +78,28 @@ def run(repeats: int = 9) -> dict:
     for kind, target in TARGETS.items():
         worst = max(r["median_s"] for r in result[kind]["interactions"].values())
         result[kind].update(target_s=target, worst_median_s=worst, meets_target=worst <= target)
-    result["note"] = ("seconds from a widget's .value change to the new picture in the Image widget (Python side; "
-                      "the browser's transfer and paint are not included); median of each interaction")
+    result["note"] = (
+        "seconds from a widget's .value change to the new picture in the Image widget (Python side; "
+        "the browser's transfer and paint are not included); median of each interaction"
+    )
     return result
 
 
 def show(summary: dict) -> None:
     for kind in ("custom", "vgg19"):
         block = summary[kind]
-        print(f"{block['model']} ({block['weights']}): loaded in {block['load_s']:.1f} s; target <= {block['target_s']} s")
+        print(
+            f"{block['model']} ({block['weights']}): loaded in {block['load_s']:.1f} s; target <= {block['target_s']} s"
+        )
         for label, row in block["interactions"].items():
-            print(f"  {label:40s} median {row['median_s']:.3f} s  max {row['max_s']:.3f} s  "
-                  f"(first call {row['first_call_s']:.2f} s)")
-        print(f"  worst median {block['worst_median_s']:.3f} s: {'meets' if block['meets_target'] else 'MISSES'} the target")
+            print(
+                f"  {label:40s} median {row['median_s']:.3f} s  max {row['max_s']:.3f} s  "
+                f"(first call {row['first_call_s']:.2f} s)"
+            )
+        print(
+            f"  worst median {block['worst_median_s']:.3f} s: "
+            f"{'meets' if block['meets_target'] else 'MISSES'} the target"
+        )
 
 
 if __name__ == "__main__":

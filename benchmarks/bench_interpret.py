@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import json
 
-from cnnlib import config, images, interpret, training, vgg19  # first: imports TensorFlow quietly
-
 import numpy as np  # noqa: E402
 from timing import median_seconds  # noqa: E402
+
+from cnnlib import config, images, interpret, training, vgg19  # first: imports TensorFlow quietly
 
 REPEATS = 7
 
@@ -43,8 +43,14 @@ def run() -> dict:
     peer_all = median_ms(lambda: [peer(CategoricalScore([t]), x, penultimate_layer=layer) for t in all_targets])
     # Same maps? Compare raw maps (layer resolution, unnormalised) for every target class.
     ours_raw = interpret.grad_cam_raw(model, x, all_targets, layer)[0]
-    peer_raw = np.stack([np.asarray(peer(CategoricalScore([t]), x, penultimate_layer=layer, expand_cam=False,
-                                         normalize_cam=False))[0] for t in all_targets])
+    peer_raw = np.stack(
+        [
+            np.asarray(peer(CategoricalScore([t]), x, penultimate_layer=layer, expand_cam=False, normalize_cam=False))[
+                0
+            ]
+            for t in all_targets
+        ]
+    )
     agreement = float(np.abs(ours_raw - peer_raw).max() / max(np.abs(peer_raw).max(), 1e-12))
     batch = vgg19.preprocess(x_test[:8])
     ours_batch = median_ms(lambda: interpret.grad_cam(model, batch, all_targets, layer), repeats=3) / len(batch)
@@ -54,9 +60,13 @@ def run() -> dict:
     custom, _ = training.train_with_sources(best, split.arrays, settings, data_key=split.split_hash)
     x_train = split.arrays["train"][0]
     custom_layer = interpret.conv_layer_names(custom)[-1]
-    topk_custom = median_ms(lambda: interpret.top_k_patches(custom, x_train, custom_layer, range(6)), repeats=3) / len(x_train)
+    topk_custom = median_ms(lambda: interpret.top_k_patches(custom, x_train, custom_layer, range(6)), repeats=3) / len(
+        x_train
+    )
     vgg_train = vgg19.preprocess(x_train[:64])
-    topk_vgg = median_ms(lambda: interpret.top_k_patches(model, vgg_train, "block4_conv4", range(6)), repeats=1) / len(vgg_train)
+    topk_vgg = median_ms(lambda: interpret.top_k_patches(model, vgg_train, "block4_conv4", range(6)), repeats=1) / len(
+        vgg_train
+    )
 
     summary = {
         "weights": run.weights.label,
@@ -78,9 +88,13 @@ def show(summary: dict) -> None:
     print(f"{'  one target class':36s} {one['ours']:8.1f} {one['tf_keras_vis']:13.1f} {one['speedup']:8.1f}x")
     print(f"{'  all 5 target classes':36s} {five['ours']:8.1f} {five['tf_keras_vis']:13.1f} {five['speedup']:8.1f}x")
     print(f"{'  all 5 targets, batch of 8 (ours)':36s} {summary['gradcam_5_targets_ms_per_image_batch8_ours']:8.1f}")
-    print(f"raw maps (5 targets) vs tf-keras-vis: max difference "
-          f"{summary['gradcam_raw_max_relative_difference_vs_tf_keras_vis']:.1e} of the largest value")
-    print(f"guided backprop (VGG19 {summary['layer']} neuron): {summary['guided_backprop_ms_per_image']:.1f} ms per image")
+    print(
+        f"raw maps (5 targets) vs tf-keras-vis: max difference "
+        f"{summary['gradcam_raw_max_relative_difference_vs_tf_keras_vis']:.1e} of the largest value"
+    )
+    print(
+        f"guided backprop (VGG19 {summary['layer']} neuron): {summary['guided_backprop_ms_per_image']:.1f} ms per image"
+    )
     for key, value in summary["top9_patch_search_ms_per_image"].items():
         print(f"top-9 patch search, {key}: {value:.1f} ms per image")
 

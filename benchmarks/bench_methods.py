@@ -16,21 +16,28 @@ from __future__ import annotations
 
 import json
 import sys
-
-from cnnlib import architectures, config, interpret, training, vgg19  # first: imports TensorFlow quietly
+import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 from timing import median_seconds  # noqa: E402
 
-import time  # noqa: E402
+from cnnlib import architectures, config, interpret, training, vgg19  # first: imports TensorFlow quietly
 
 SMOOTH_SAMPLES = 10
 # work per model: arch3 at the defaults; VGG19 (about 100x the compute) smaller, the same for both libraries
 WORK = {
-    "arch3_transfer": {"score_cam_channels": None, "integrated_gradients_steps": 64, "occlusion_patch_stride": (32, 16),
-                       "activation_maximisation_steps": 32},
-    "VGG19": {"score_cam_channels": 32, "integrated_gradients_steps": 16, "occlusion_patch_stride": (32, 32),
-              "activation_maximisation_steps": 16},
+    "arch3_transfer": {
+        "score_cam_channels": None,
+        "integrated_gradients_steps": 64,
+        "occlusion_patch_stride": (32, 16),
+        "activation_maximisation_steps": 32,
+    },
+    "VGG19": {
+        "score_cam_channels": 32,
+        "integrated_gradients_steps": 16,
+        "occlusion_patch_stride": (32, 32),
+        "activation_maximisation_steps": 16,
+    },
 }
 
 
@@ -40,9 +47,16 @@ def _models() -> dict:
     base, _ = vgg19.load_base(env={vgg19.ENV_VAR: "random"})
     head = vgg19.build_head(tuple(base.output.shape[1:]), len(config.CLASSES))
     image = np.random.default_rng(0).uniform(0, 255, (1, 224, 224, 3)).astype(np.float32)
-    return {"arch3_transfer": (arch3, "conv4", "conv2", image, (0.0, 255.0)),
-            "VGG19": (vgg19.build_classifier(base, head), "block5_conv4", "block3_conv4", vgg19.preprocess(image),
-                      (-124.0, 152.0))}
+    return {
+        "arch3_transfer": (arch3, "conv4", "conv2", image, (0.0, 255.0)),
+        "VGG19": (
+            vgg19.build_classifier(base, head),
+            "block5_conv4",
+            "block3_conv4",
+            vgg19.preprocess(image),
+            (-124.0, 152.0),
+        ),
+    }
 
 
 def _time(fn, repeats: int) -> float:
@@ -65,11 +79,13 @@ def _ours(model, layer, early, x, work, value_range) -> dict:
         "score_cam": lambda: interpret.score_cam(model, x, t, layer, channels=cap),
         "saliency": lambda: interpret.to_heatmap(interpret.saliency(model, x, t)),
         "smooth_grad": lambda: interpret.to_heatmap(interpret.smooth_grad(model, x, t, samples=SMOOTH_SAMPLES)),
-        "integrated_gradients": lambda: interpret.to_heatmap(interpret.integrated_gradients(
-            model, x, t, steps=work["integrated_gradients_steps"]), "sum"),
+        "integrated_gradients": lambda: interpret.to_heatmap(
+            interpret.integrated_gradients(model, x, t, steps=work["integrated_gradients_steps"]), "sum"
+        ),
         "occlusion": lambda: interpret.occlusion(model, x, t, patch=patch, stride=stride),
         "activation_maximisation": lambda: interpret.activation_maximisation(
-            model, 3, layer, steps=work["activation_maximisation_steps"], value_range=value_range),
+            model, 3, layer, steps=work["activation_maximisation_steps"], value_range=value_range
+        ),
     }
 
 
@@ -85,12 +101,19 @@ def _theirs(model, layer, early, x, work, value_range) -> dict:
     from tf_keras_vis.utils.scores import CategoricalScore
 
     score, cap = CategoricalScore([1]), work["score_cam_channels"]
-    cams = {name: cls(model, model_modifier=ReplaceToLinear(), clone=True)
-            for name, cls in (("grad_cam", Gradcam), ("grad_cam_plus_plus", GradcamPlusPlus),
-                              ("layer_cam", Layercam), ("score_cam", Scorecam))}
+    cams = {
+        name: cls(model, model_modifier=ReplaceToLinear(), clone=True)
+        for name, cls in (
+            ("grad_cam", Gradcam),
+            ("grad_cam_plus_plus", GradcamPlusPlus),
+            ("layer_cam", Layercam),
+            ("score_cam", Scorecam),
+        )
+    }
     saliency = Saliency(model, model_modifier=ReplaceToLinear(), clone=True)
-    maximiser = ActivationMaximization(model, model_modifier=[ExtractIntermediateLayer(layer), ReplaceToLinear()],
-                                       clone=True)
+    maximiser = ActivationMaximization(
+        model, model_modifier=[ExtractIntermediateLayer(layer), ReplaceToLinear()], clone=True
+    )
     seed = tf.random.uniform((1, *x.shape[1:]), value_range[0], value_range[1])
 
     def cam(name, at, **kw):
@@ -103,9 +126,13 @@ def _theirs(model, layer, early, x, work, value_range) -> dict:
         "score_cam": cam("score_cam", layer, max_N=cap),
         "saliency": lambda: saliency(score, x),
         "smooth_grad": lambda: saliency(score, x, smooth_samples=SMOOTH_SAMPLES),
-        "activation_maximisation": lambda: maximiser(lambda out: tf.reduce_mean(out[..., 3], axis=(1, 2)),
-                                                     steps=work["activation_maximisation_steps"], seed_input=seed, input_range=value_range,
-                                                     callbacks=[]),
+        "activation_maximisation": lambda: maximiser(
+            lambda out: tf.reduce_mean(out[..., 3], axis=(1, 2)),
+            steps=work["activation_maximisation_steps"],
+            seed_input=seed,
+            input_range=value_range,
+            callbacks=[],
+        ),
     }
 
 
@@ -113,7 +140,10 @@ def run(repeats: int = 3) -> dict:
     rows = {}
     for name, (model, layer, early, x, value_range) in _models().items():
         work = WORK[name]
-        ours, theirs = _ours(model, layer, early, x, work, value_range), _theirs(model, layer, early, x, work, value_range)
+        ours, theirs = (
+            _ours(model, layer, early, x, work, value_range),
+            _theirs(model, layer, early, x, work, value_range),
+        )
         table = {}
         for method, fn in ours.items():
             row = {"ours_ms": 1000 * _time(fn, repeats)}
@@ -122,11 +152,23 @@ def run(repeats: int = 3) -> dict:
                 row["speedup"] = row["tf_keras_vis_ms"] / row["ours_ms"]
             table[method] = row
             print(f"  {name} {method}: " + ", ".join(f"{k} {v:.1f}" for k, v in row.items()), flush=True)
-        rows[name] = {"layer": layer, "layer_cam_layer": early, "methods": table,
-                      "work": {**work, "score_cam_channels": work["score_cam_channels"] or "all",
-                               "smooth_grad_samples": SMOOTH_SAMPLES}}
-    return {"image_size": 224, "images_per_call": 1, "repeats": f"median of {repeats} after a warm-up (1 if > 5 s)",
-            "weights": "random (timing does not depend on them)", "models": rows}
+        rows[name] = {
+            "layer": layer,
+            "layer_cam_layer": early,
+            "methods": table,
+            "work": {
+                **work,
+                "score_cam_channels": work["score_cam_channels"] or "all",
+                "smooth_grad_samples": SMOOTH_SAMPLES,
+            },
+        }
+    return {
+        "image_size": 224,
+        "images_per_call": 1,
+        "repeats": f"median of {repeats} after a warm-up (1 if > 5 s)",
+        "weights": "random (timing does not depend on them)",
+        "models": rows,
+    }
 
 
 def show(summary: dict) -> None:

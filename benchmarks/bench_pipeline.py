@@ -15,9 +15,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from cnnlib import architectures, config, images, training  # first: imports TensorFlow quietly
-
 from timing import median_seconds  # noqa: E402
+
+from cnnlib import architectures, config, images, training  # first: imports TensorFlow quietly
 
 
 def image_loading(split) -> dict:
@@ -36,17 +36,33 @@ def custom_training(split) -> dict:
     for variant, (_, source) in architectures.VARIANTS.items():
         start = time.perf_counter()
         models[variant], record = training.train_variant(
-            variant, split.arrays, settings, source_model=models.get(source), cache=False)
+            variant, split.arrays, settings, source_model=models.get(source), cache=False
+        )
         seconds = time.perf_counter() - start
-        out[variant] = {"seconds": seconds, "epochs": record["epochs_run"], "seconds_per_epoch": seconds / record["epochs_run"]}
+        out[variant] = {
+            "seconds": seconds,
+            "epochs": record["epochs_run"],
+            "seconds_per_epoch": seconds / record["epochs_run"],
+        }
     return out
 
 
 def _run_notebook(path: Path, env: dict) -> tuple[float, float]:
     """Execute one notebook (output to a temporary file); return (wall seconds, peak RSS MiB)."""
     with tempfile.TemporaryDirectory() as out:
-        cmd = [sys.executable, "-m", "jupyter", "nbconvert", "--to", "notebook", "--execute", "--output-dir", out,
-               "--ExecutePreprocessor.timeout=1800", str(path)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "jupyter",
+            "nbconvert",
+            "--to",
+            "notebook",
+            "--execute",
+            "--output-dir",
+            out,
+            "--ExecutePreprocessor.timeout=1800",
+            str(path),
+        ]
         start = time.perf_counter()
         proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         _, status, usage = os.wait4(proc.pid, 0)
@@ -66,8 +82,11 @@ def notebooks() -> dict:
         env.setdefault("CNNLIB_VGG19_WEIGHTS", "random")
         for phase in ("cold", "warm"):
             rows = {p.name: dict(zip(("seconds", "peak_mib"), _run_notebook(p, env))) for p in paths}
-            result[phase] = {"notebooks": rows, "total_seconds": sum(r["seconds"] for r in rows.values()),
-                             "peak_mib": max(r["peak_mib"] for r in rows.values())}
+            result[phase] = {
+                "notebooks": rows,
+                "total_seconds": sum(r["seconds"] for r in rows.values()),
+                "peak_mib": max(r["peak_mib"] for r in rows.values()),
+            }
     return result
 
 
@@ -81,8 +100,10 @@ def run(with_notebooks: bool = True) -> dict:
 
 def show(summary: dict) -> None:
     load = summary["image_loading"]
-    print(f"image decoding + resize ({load['images']} images): {load['cold_images_per_s']:.0f} images/s cold, "
-          f"{load['cached_images_per_s']:.0f} images/s from the cache ({load['cache_speedup']:.0f}x)")
+    print(
+        f"image decoding + resize ({load['images']} images): {load['cold_images_per_s']:.0f} images/s cold, "
+        f"{load['cached_images_per_s']:.0f} images/s from the cache ({load['cache_speedup']:.0f}x)"
+    )
     print(f"{'variant':16s} {'epochs':>6s} {'s/epoch':>8s} {'s total':>8s}")
     for variant, row in summary["custom_training"].items():
         print(f"{variant:16s} {row['epochs']:6d} {row['seconds_per_epoch']:8.2f} {row['seconds']:8.1f}")

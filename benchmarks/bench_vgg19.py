@@ -1,6 +1,7 @@
 """Benchmark: VGG19 frozen features in float32 vs mixed_bfloat16, and cached-feature head training.
 
-Part of `make bench` (benchmarks/run_all.py); alone: `python benchmarks/bench_vgg19.py`. Times are medians of several runs in one process;
+Part of `make bench` (benchmarks/run_all.py); alone: `python benchmarks/bench_vgg19.py`.
+Times are medians of several runs in one process;
 the machine is shared, so absolute numbers are indications and ratios are the result.
 """
 
@@ -10,10 +11,10 @@ import os
 import resource
 import time
 
-from cnnlib import config, evaluation, images, training, vgg19  # first: imports TensorFlow quietly
-
 import keras  # noqa: E402
 from timing import median_seconds  # noqa: E402
+
+from cnnlib import config, evaluation, images, training, vgg19  # first: imports TensorFlow quietly
 
 REPEATS = 3
 BATCH = 32  # images per timed extraction run
@@ -52,7 +53,9 @@ def run() -> dict:
     short = config.TrainSettings(max_epochs=EPOCHS, patience=EPOCHS)
     head_seconds = median_seconds(lambda: vgg19.train_head(features, short, n_classes))
     base.trainable = False
-    full = training.compile_model(vgg19.build_classifier(base, vgg19.build_head(base.output.shape[1:], n_classes)), short)
+    full = training.compile_model(
+        vgg19.build_classifier(base, vgg19.build_head(base.output.shape[1:], n_classes)), short
+    )
     prepared = {s: (vgg19.preprocess(x), y) for s, (x, y) in arrays.items() if s in ("train", "val")}
     start = time.perf_counter()
     training.fit(full, prepared, short)
@@ -62,9 +65,15 @@ def run() -> dict:
         "weights": weights.label,
         "feature_extraction": report,
         "bf16_speedup": report["mixed_bfloat16"]["images_per_s"] / report["float32"]["images_per_s"],
-        "bf16_accuracy_change": {s: accuracy["mixed_bfloat16"][s] - accuracy["float32"][s] for s in accuracy["float32"]},
-        "head_training_seconds": {"cached_features": head_seconds, "frozen_model_on_images": full_seconds,
-                                  "epochs": EPOCHS, "speedup": full_seconds / head_seconds},
+        "bf16_accuracy_change": {
+            s: accuracy["mixed_bfloat16"][s] - accuracy["float32"][s] for s in accuracy["float32"]
+        },
+        "head_training_seconds": {
+            "cached_features": head_seconds,
+            "frozen_model_on_images": full_seconds,
+            "epochs": EPOCHS,
+            "speedup": full_seconds / head_seconds,
+        },
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "cpu_count": os.cpu_count(),
     }
@@ -80,8 +89,10 @@ def show(summary: dict) -> None:
         acc = "/".join(f"{100 * row['accuracy'][s]:.0f}%" for s in ("train", "val", "test"))
         print(f"{policy:16s} {row['images_per_s']:9.1f} {row['gflop_per_s']:9.0f}  {acc}")
     print(f"mixed_bfloat16 / float32 speed: {summary['bf16_speedup']:.2f}x")
-    print(f"head training, {head['epochs']} epochs: cached features {head['cached_features']:.2f} s, frozen model "
-          f"on images {head['frozen_model_on_images']:.1f} s -> {head['speedup']:.0f}x faster")
+    print(
+        f"head training, {head['epochs']} epochs: cached features {head['cached_features']:.2f} s, frozen model "
+        f"on images {head['frozen_model_on_images']:.1f} s -> {head['speedup']:.0f}x faster"
+    )
     print(f"peak memory {summary['peak_rss_mib']:.0f} MiB")
 
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import sys
 
-from cnnlib import config, interpret  # first: imports TensorFlow quietly
-
 import numpy as np  # noqa: E402
 from timing import median_seconds, update_benchmarks  # noqa: E402
+
+from cnnlib import config, interpret  # first: imports TensorFlow quietly
 
 sys.path.insert(0, str(config.REPO_ROOT / "tests"))
 from test_zoo import ZOO, zoo_model  # noqa: E402  (one definition of the zoo and its layers)
@@ -28,9 +28,12 @@ def run(repeats: int = 5) -> dict:
     for name, layer in ZOO.items():
         model = zoo_model(name)
         peer = Gradcam(model, model_modifier=ReplaceToLinear(), clone=True)
-        ours = 1000 * median_seconds(lambda: interpret.grad_cam(model, x, 1, layer), repeats, warmup=True)
-        theirs = 1000 * median_seconds(lambda: peer(CategoricalScore([1]), x, penultimate_layer=layer,
-                                                     seek_penultimate_conv_layer=False), repeats, warmup=True)
+        ours = 1000 * median_seconds(lambda m=model, k=layer: interpret.grad_cam(m, x, 1, k), repeats, warmup=True)
+        theirs = 1000 * median_seconds(
+            lambda p=peer, k=layer: p(CategoricalScore([1]), x, penultimate_layer=k, seek_penultimate_conv_layer=False),
+            repeats,
+            warmup=True,
+        )
         rows[name] = {"layer": layer, "ours_ms": ours, "tf_keras_vis_ms": theirs, "speedup": theirs / ours}
     return {"image_size": 96, "weights": "random (weights=None)", "models": rows}
 

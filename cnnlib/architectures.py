@@ -86,8 +86,12 @@ def build_model(
     for spec, layer_name in zip(specs, layer_names(specs)):
         if spec.op == "conv":
             x = keras.layers.Conv2D(
-                spec.filters, spec.kernel, strides=spec.stride, padding=spec.padding,
-                activation="relu", name=layer_name,
+                spec.filters,
+                spec.kernel,
+                strides=spec.stride,
+                padding=spec.padding,
+                activation="relu",
+                name=layer_name,
             )(x)
         elif spec.op == "pool":
             x = keras.layers.MaxPooling2D(spec.kernel, spec.stride, padding=spec.padding, name=layer_name)(x)
@@ -123,18 +127,45 @@ def feature_map_table(
             calc = f"{core} + 1 = {out}" if numerator % spec.stride == 0 else f"floor({core}) + 1 = {out}"
         filters = spec.filters if spec.op == "conv" else channels
         params = spec.kernel * spec.kernel * channels * filters + filters if spec.op == "conv" else 0
-        rows.append({
-            "layer": name, "op": "conv" if spec.op == "conv" else "max pool",
-            "kernel": f"{spec.kernel}x{spec.kernel}", "filters": spec.filters if spec.op == "conv" else "-",
-            "stride": spec.stride, "pad": 0 if spec.padding == "valid" else "same",
-            "calculation": calc, "output": f"{out}x{out}x{filters}", "params": params,
-        })
+        rows.append(
+            {
+                "layer": name,
+                "op": "conv" if spec.op == "conv" else "max pool",
+                "kernel": f"{spec.kernel}x{spec.kernel}",
+                "filters": spec.filters if spec.op == "conv" else "-",
+                "stride": spec.stride,
+                "pad": 0 if spec.padding == "valid" else "same",
+                "calculation": calc,
+                "output": f"{out}x{out}x{filters}",
+                "params": params,
+            }
+        )
         width, channels = out, filters
     flat = width * width * channels
-    rows.append({"layer": "flatten", "op": "flatten", "kernel": "-", "filters": "-", "stride": "-",
-                 "pad": "-", "calculation": f"{width}*{width}*{channels} = {flat}", "output": str(flat),
-                 "params": 0})
-    rows.append({"layer": "logits", "op": "dense + softmax", "kernel": "-", "filters": "-", "stride": "-",
-                 "pad": "-", "calculation": f"{flat}*{n_classes} + {n_classes}", "output": str(n_classes),
-                 "params": flat * n_classes + n_classes})
+    rows.append(
+        {
+            "layer": "flatten",
+            "op": "flatten",
+            "kernel": "-",
+            "filters": "-",
+            "stride": "-",
+            "pad": "-",
+            "calculation": f"{width}*{width}*{channels} = {flat}",
+            "output": str(flat),
+            "params": 0,
+        }
+    )
+    rows.append(
+        {
+            "layer": "logits",
+            "op": "dense + softmax",
+            "kernel": "-",
+            "filters": "-",
+            "stride": "-",
+            "pad": "-",
+            "calculation": f"{flat}*{n_classes} + {n_classes}",
+            "output": str(n_classes),
+            "params": flat * n_classes + n_classes,
+        }
+    )
     return pd.DataFrame(rows)

@@ -52,9 +52,7 @@ def read_checksums(path: Path = config.CHECKSUMS_FILE) -> dict[str, str]:
     return sums
 
 
-def official_checksums(
-    classes: Sequence[str], checksums: Path | None = config.CHECKSUMS_FILE
-) -> dict[str, str]:
+def official_checksums(classes: Sequence[str], checksums: Path | None = config.CHECKSUMS_FILE) -> dict[str, str]:
     """{relative path: SHA-256} of the official files of those ``classes`` that the list covers."""
     if checksums is None:
         return {}
@@ -76,8 +74,12 @@ def audit(
         if rel not in found:
             bad.append({"path": rel, "reason": "official file missing"})
         elif found[rel] != digest:
-            bad.append({"path": rel, "reason": f"content differs from the official file (SHA-256 {found[rel]}, "
-                                               f"expected {digest})"})
+            bad.append(
+                {
+                    "path": rel,
+                    "reason": f"content differs from the official file (SHA-256 {found[rel]}, expected {digest})",
+                }
+            )
     if not allow_extra:
         for rel in found:
             if rel.split("/")[0] in checked and rel not in official:
@@ -94,8 +96,7 @@ def bad_images_error(bad: Sequence[dict], root: Path) -> DatasetError:
         "Fix or remove them (or re-download the dataset: delete data/raw/ and rerun, or point "
         f"CALTECH101_DIR at an unmodified copy of Caltech-101), or set {SKIP_ENV}=1 to leave them out "
         "of the split (they are then counted in the results and the report)."
-        + (f" Images you added on purpose to a Caltech-101 class are used with {ALLOW_EXTRA_ENV}=1."
-           if extra else "")
+        + (f" Images you added on purpose to a Caltech-101 class are used with {ALLOW_EXTRA_ENV}=1." if extra else "")
     )
 
 

@@ -125,8 +125,10 @@ def class_folders(folder: Path) -> list[str]:
     if (folder / "101_ObjectCategories").is_dir():
         folder = folder / "101_ObjectCategories"
     return sorted(
-        d.name for d in folder.iterdir()
-        if d.is_dir() and d.name not in EXCLUDED_CLASS_FOLDERS
+        d.name
+        for d in folder.iterdir()
+        if d.is_dir()
+        and d.name not in EXCLUDED_CLASS_FOLDERS
         and any(f.suffix.lower() in IMAGE_SUFFIXES for f in d.iterdir())
     )
 
@@ -151,9 +153,7 @@ def resolve_classes(
     return tuple(config.parse_classes(classes))
 
 
-def ensure_dataset(
-    classes: Sequence[str] = config.CLASSES, raw_dir: Path = config.RAW_DIR
-) -> Path:
+def ensure_dataset(classes: Sequence[str] = config.CLASSES, raw_dir: Path = config.RAW_DIR) -> Path:
     """``find_dataset``, or download the official archive into ``raw_dir`` and return its folder."""
     root = find_dataset(classes, raw_dir=raw_dir)
     if root is not None:
@@ -255,15 +255,19 @@ def make_split(
     images = images[images["path"].isin(digests)].reset_index(drop=True)
     images["sha256"] = [digests[p] for p in images["path"]]
     official = official_checksums(classes, checksums)
-    bad = unreadable + [b for b in audit(digests, classes, official, allow_extra)
-                        if b["path"] not in excluded and b["path"] not in {u["path"] for u in unreadable}]
+    bad = unreadable + [
+        b
+        for b in audit(digests, classes, official, allow_extra)
+        if b["path"] not in excluded and b["path"] not in {u["path"] for u in unreadable}
+    ]
     if bad:
         raise bad_images_error(bad, root)
     checked = {p.split("/")[0] for p in official}
     extra = [p for p, c in zip(images["path"], images["class"]) if c in checked and p not in official]
     if extra:
-        warn_once(f"{len(extra)} image(s) that are not official Caltech-101 files are used "
-                  f"({ALLOW_EXTRA_ENV}=1): {extra}")
+        warn_once(
+            f"{len(extra)} image(s) that are not official Caltech-101 files are used ({ALLOW_EXTRA_ENV}=1): {extra}"
+        )
     classes_per_hash = images.groupby("sha256")["class"].transform("nunique")
     cross = classes_per_hash > 1
     if cross.any():
@@ -350,8 +354,10 @@ def read_manifest(
     path = Path(path)
     if not path.is_file():
         raise DatasetError(f"Split manifest {path} not found. Run notebooks/01_data_split.ipynb first.")
-    fix = ("Regenerate it with notebooks/01_data_split.ipynb (or restore the committed one with "
-           f"`git checkout {path.name}` in data/splits/).")
+    fix = (
+        "Regenerate it with notebooks/01_data_split.ipynb (or restore the committed one with "
+        f"`git checkout {path.name}` in data/splits/)."
+    )
     try:
         manifest = pd.read_csv(path, dtype=str, keep_default_na=False)
     except (ValueError, OSError, UnicodeDecodeError) as exc:  # pandas' ParserError is a ValueError

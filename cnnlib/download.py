@@ -90,8 +90,9 @@ def extract_classes(tar_path: Path, target: Path, classes: Sequence[str]) -> Pat
             except tarfile.FilterError as exc:
                 raise DatasetError(f"Refused unsafe archive member in {tar_path}: {exc}") from exc
     except (tarfile.TarError, EOFError, zlib.error) as exc:
-        raise DatasetError(f"{tar_path} is not a readable .tar.gz archive ({exc}); delete data/raw/ and "
-                           "rerun to download it again.") from exc
+        raise DatasetError(
+            f"{tar_path} is not a readable .tar.gz archive ({exc}); delete data/raw/ and rerun to download it again."
+        ) from exc
     return Path(target) / "101_ObjectCategories"
 
 
@@ -132,8 +133,9 @@ def download_caltech101(
                     raise DatasetError(f"{zip_path} has no member {tar_member}; is it the Caltech-101 zip?")
                 tar_path = Path(archive.extract(tar_member, scratch))
         except (zipfile.BadZipFile, EOFError, zlib.error) as exc:
-            raise DatasetError(f"{zip_path} is not a readable zip archive ({exc}). Delete it and rerun to "
-                               "download it again.") from exc
+            raise DatasetError(
+                f"{zip_path} is not a readable zip archive ({exc}). Delete it and rerun to download it again."
+            ) from exc
         if tar_md5 is not None and (got := file_digest(tar_path, "md5")) != tar_md5:
             raise DatasetError(f"{tar_member} in {zip_path} has MD5 {got}, expected {tar_md5}.")
         staged = extract_classes(tar_path, Path(scratch) / "out", classes)

@@ -19,13 +19,19 @@ SPLITS = ("train", "val", "test")
 
 
 def _rows(metrics: Mapping[str, dict], seed: int, split_seed: int) -> list[dict]:
-    return [{"model": name, "seed": seed, "split_seed": split_seed, **{s: m[s]["accuracy"] for s in SPLITS}}
-            for name, m in metrics.items()]
+    return [
+        {"model": name, "seed": seed, "split_seed": split_seed, **{s: m[s]["accuracy"] for s in SPLITS}}
+        for name, m in metrics.items()
+    ]
 
 
 def run_split(
-    split: images.ProjectSplit, split_seed: int, seeds: Sequence[int], settings: config.TrainSettings,
-    n_classes: int = len(config.CLASSES), vgg_env: Mapping[str, str] | None = None,
+    split: images.ProjectSplit,
+    split_seed: int,
+    seeds: Sequence[int],
+    settings: config.TrainSettings,
+    n_classes: int = len(config.CLASSES),
+    vgg_env: Mapping[str, str] | None = None,
 ) -> tuple[list[dict], dict, str]:
     """Train every custom variant and the VGG19 head once per seed on ``split``.
 
@@ -35,12 +41,14 @@ def run_split(
     rows, predictions = [], {}
     x_test, _ = split.arrays["test"]
     for seed in seeds:
-        models, _ = training.train_all_variants(split.arrays, settings, seed, n_classes=n_classes,
-                                                data_key=split.split_hash)
+        models, _ = training.train_all_variants(
+            split.arrays, settings, seed, n_classes=n_classes, data_key=split.split_hash
+        )
         metrics = {v: evaluation.evaluate(m, split.arrays, n_classes) for v, m in models.items()}
         predictions[seed] = {v: m.predict(x_test, batch_size=64, verbose=0) for v, m in models.items()}
-        run = vgg19.fit_classifier(split.arrays, split.split_hash, settings, seed, n_classes, env=vgg_env,
-                                   weights_seed=config.SEED)
+        run = vgg19.fit_classifier(
+            split.arrays, split.split_hash, settings, seed, n_classes, env=vgg_env, weights_seed=config.SEED
+        )
         metrics["vgg19"] = evaluation.evaluate(run.head, run.features, n_classes)
         predictions[seed]["vgg19"] = run.head.predict(run.features["test"][0], batch_size=64, verbose=0)
         rows += _rows(metrics, seed, split_seed)
@@ -66,16 +74,20 @@ def prediction_records(
 
     y_test = split.arrays["test"][1]
     ids = [split.path_of("test", i) for i in range(len(y_test))]
-    return {str(seed): {m: statistics.prediction_record(p, y_test, ids, classes) for m, p in by_model.items()}
-            for seed, by_model in probabilities.items()}
+    return {
+        str(seed): {m: statistics.prediction_record(p, y_test, ids, classes) for m, p in by_model.items()}
+        for seed, by_model in probabilities.items()
+    }
 
 
 def correct_by_run(records: Mapping[str, Mapping[str, dict]]) -> dict[str, dict[str, np.ndarray]]:
     """{run: {model: bool (N,)}}: which test images each model got right, from stored records."""
     from cnnlib import statistics
 
-    return {run: {m: statistics.read_prediction_record(r).correct for m, r in by_model.items()}
-            for run, by_model in records.items()}
+    return {
+        run: {m: statistics.read_prediction_record(r).correct for m, r in by_model.items()}
+        for run, by_model in records.items()
+    }
 
 
 def summary_table(summary: Mapping[str, Mapping[str, dict]]) -> pd.DataFrame:
@@ -94,8 +106,20 @@ def summary_table(summary: Mapping[str, Mapping[str, dict]]) -> pd.DataFrame:
 
 def comparison_table(rows: Sequence[Mapping]) -> pd.DataFrame:
     """``statistics.mcnemar_family`` rows as a table: discordant counts, difference [Newcombe 95%], p, Holm p."""
-    return pd.DataFrame([{
-        "A": r["A"], "B": r["B"], "A right, B wrong": r["a_only"], "A wrong, B right": r["b_only"],
-        "difference A - B (points)": f"{100 * r['difference']:+.0f} [{100 * r['ci'][0]:+.1f}, {100 * r['ci'][1]:+.1f}]",
-        "p (McNemar)": f"{r['p']:.3f}", "p (Holm)": f"{r['p_holm']:.3f}", "direction": r["direction"],
-    } for r in rows])
+    return pd.DataFrame(
+        [
+            {
+                "A": r["A"],
+                "B": r["B"],
+                "A right, B wrong": r["a_only"],
+                "A wrong, B right": r["b_only"],
+                "difference A - B (points)": (
+                    f"{100 * r['difference']:+.0f} [{100 * r['ci'][0]:+.1f}, {100 * r['ci'][1]:+.1f}]"
+                ),
+                "p (McNemar)": f"{r['p']:.3f}",
+                "p (Holm)": f"{r['p_holm']:.3f}",
+                "direction": r["direction"],
+            }
+            for r in rows
+        ]
+    )

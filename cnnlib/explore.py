@@ -31,16 +31,25 @@ PREDICTED = "predicted class"
 class Explorer:
     """The widgets, wired to a ``Session``. ``widget`` is what a notebook displays."""
 
-    def __init__(self, session: Session, model: str | None = None, method: str = "Grad-CAM",
-                 split: str = "test", class_name: str | None = None):
+    def __init__(
+        self,
+        session: Session,
+        model: str | None = None,
+        method: str = "Grad-CAM",
+        split: str = "test",
+        class_name: str | None = None,
+    ):
         self.session, data = session, session.data
         self.frame: Frame | None = None
         self._syncing = False
         w = widgets
-        self.model = w.Dropdown(options=list(session.catalogue), value=model or next(iter(session.catalogue)),
-                                description="model")
+        self.model = w.Dropdown(
+            options=list(session.catalogue), value=model or next(iter(session.catalogue)), description="model"
+        )
         self.split = w.Dropdown(options=list(data.arrays), value=split, description="split")
-        self.class_name = w.Dropdown(options=list(data.classes), value=class_name or data.classes[0], description="class")
+        self.class_name = w.Dropdown(
+            options=list(data.classes), value=class_name or data.classes[0], description="class"
+        )
         self.index = w.IntSlider(0, 0, 0, description="image #")
         self.upload = w.FileUpload(accept="image/*", multiple=False, description="upload image")
         self.method = w.Dropdown(options=registry.method_names(), value=method, description="method")
@@ -50,21 +59,31 @@ class Explorer:
         self.at_argmax = w.Checkbox(True, description="neuron at the channel's argmax", style=wide, indent=False)
         self.row = w.IntSlider(0, 0, 0, description="neuron row")
         self.col = w.IntSlider(0, 0, 0, description="neuron col")
-        self.target = w.Dropdown(options=[(PREDICTED, -1)] + [(c, i) for i, c in enumerate(data.classes)], value=-1,
-                                 description="target")
+        self.target = w.Dropdown(
+            options=[(PREDICTED, -1)] + [(c, i) for i, c in enumerate(data.classes)], value=-1, description="target"
+        )
         self.progress = w.IntProgress(0, 0, 1, description="", layout=w.Layout(visibility="hidden"))
         self.weights, self.probabilities, self.message = w.HTML(), w.HTML(), w.HTML()
         self.image = w.Image(format="jpeg")
-        for control, css in ((self.model, "model"), (self.layer, "layer"), (self.image, "picture"),
-                             (self.message, "message"), (self.weights, "weights")):
+        for control, css in (
+            (self.model, "model"),
+            (self.layer, "layer"),
+            (self.image, "picture"),
+            (self.message, "message"),
+            (self.weights, "weights"),
+        ):
             control.add_class(f"cnnlib-{css}")
-        self.widget = w.VBox([
-            w.HBox([self.model, self.progress]), self.weights,
-            w.HBox([self.split, self.class_name, self.index, self.upload]),
-            w.HBox([self.method, self.layer, self.channel, self.target]),
-            w.HBox([self.at_argmax, self.row, self.col]),
-            self.image, w.HBox([self.probabilities, self.message]),
-        ])
+        self.widget = w.VBox(
+            [
+                w.HBox([self.model, self.progress]),
+                self.weights,
+                w.HBox([self.split, self.class_name, self.index, self.upload]),
+                w.HBox([self.method, self.layer, self.channel, self.target]),
+                w.HBox([self.at_argmax, self.row, self.col]),
+                self.image,
+                w.HBox([self.probabilities, self.message]),
+            ]
+        )
         session.progress = self._show_progress
         self.model.observe(self._model_changed, "value")
         for control in (self.split, self.class_name):
@@ -81,9 +100,14 @@ class Explorer:
     def state(self) -> State:
         """The controls' values as a ``State``."""
         return State(
-            model=self.model.value, method=self.method.value, split=self.split.value,
-            class_name=self.class_name.value, index=self.index.value, upload=self._upload,
-            layer=self.layer.value, channel=self.channel.value,
+            model=self.model.value,
+            method=self.method.value,
+            split=self.split.value,
+            class_name=self.class_name.value,
+            index=self.index.value,
+            upload=self._upload,
+            layer=self.layer.value,
+            channel=self.channel.value,
             position=None if self.at_argmax.value else (self.row.value, self.col.value),
             target=None if self.target.value < 0 else self.target.value,
         )
@@ -192,8 +216,9 @@ def _custom_loader(variant: str, arrays, split_hash: str, settings: config.Train
             progress(step, len(chain), f"loading or training {name} ({step + 1}/{len(chain)})")
             source, _ = training.train_variant(name, arrays, settings, seed, source_model=source, data_key=split_hash)
         progress(len(chain), len(chain), "ready")
-        return ModelEntry(source, lambda x: x.astype("float32"),
-                          f"trained here: {variant}, seed {seed}, split {split_hash[:8]}")
+        return ModelEntry(
+            source, lambda x: x.astype("float32"), f"trained here: {variant}, seed {seed}, split {split_hash[:8]}"
+        )
 
     return load
 
@@ -208,16 +233,22 @@ def _vgg_loader(arrays, split_hash: str, settings: config.TrainSettings, seed: i
     return load
 
 
-def project_catalogue(arrays: Mapping, split_hash: str, settings: config.TrainSettings,
-                      seed: int = config.SEED, n_classes: int = len(config.CLASSES)) -> dict[str, Loader]:
+def project_catalogue(
+    arrays: Mapping,
+    split_hash: str,
+    settings: config.TrainSettings,
+    seed: int = config.SEED,
+    n_classes: int = len(config.CLASSES),
+) -> dict[str, Loader]:
     """{model name: loader} for every custom variant and VGG19, through the training caches."""
     catalogue = {v: _custom_loader(v, arrays, split_hash, settings, seed) for v in VARIANTS}
     catalogue["vgg19"] = _vgg_loader(arrays, split_hash, settings, seed, n_classes)
     return catalogue
 
 
-def project_explorer(seed: int = config.SEED, model: str | None = None, method: str = "Grad-CAM",
-                     class_name: str = "scorpion") -> Explorer:
+def project_explorer(
+    seed: int = config.SEED, model: str | None = None, method: str = "Grad-CAM", class_name: str = "scorpion"
+) -> Explorer:
     """The explorer on the project's committed split (images decoded once, models from the cache).
 
     ``model`` defaults to the best custom variant by validation accuracy (``results/custom_summary.json``).
@@ -229,5 +260,7 @@ def project_explorer(seed: int = config.SEED, model: str | None = None, method: 
     if model is None:
         model = results.read_results("custom_summary", notebook="02_custom_architectures.ipynb")["best_by_val"]
     data = Dataset(split.arrays, classes, "train", split.path_of)
-    session = Session(project_catalogue(split.arrays, split.split_hash, config.train_settings(), seed, len(classes)), data)
+    session = Session(
+        project_catalogue(split.arrays, split.split_hash, config.train_settings(), seed, len(classes)), data
+    )
     return Explorer(session, model, method, "test", class_name)

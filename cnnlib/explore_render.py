@@ -17,8 +17,8 @@ from matplotlib import colormaps
 from PIL import Image, ImageDraw, ImageFont
 
 from cnnlib.explore_state import Frame
-from cnnlib.plots import gradient_to_image
 from cnnlib.interpret.registry import Panel
+from cnnlib.plots import gradient_to_image
 
 PANEL = 224  # pixels
 TITLE = 18  # pixels above each panel
@@ -47,7 +47,9 @@ def _fit(array: np.ndarray, width: int, height: int, nearest: bool) -> Image.Ima
 def _outline(draw: ImageDraw.ImageDraw, box, scale_y: float, scale_x: float, colour="red") -> None:
     top, left, bottom, right = box
     if bottom > top and right > left:
-        draw.rectangle((left * scale_x, top * scale_y, right * scale_x - 1, bottom * scale_y - 1), outline=colour, width=2)
+        draw.rectangle(
+            (left * scale_x, top * scale_y, right * scale_x - 1, bottom * scale_y - 1), outline=colour, width=2
+        )
 
 
 def _tiles(array: np.ndarray, columns: int, cell: int, coloured: bool) -> Image.Image:
@@ -56,7 +58,9 @@ def _tiles(array: np.ndarray, columns: int, cell: int, coloured: bool) -> Image.
     sheet = Image.new("RGB", (columns * cell, rows * cell), "white")
     for i, tile in enumerate(array):
         rgb = _colour(tile, "viridis") if coloured else tile
-        sheet.paste(_fit(rgb, cell - 2, cell - 2, nearest=coloured), ((i % columns) * cell + 1, (i // columns) * cell + 1))
+        sheet.paste(
+            _fit(rgb, cell - 2, cell - 2, nearest=coloured), ((i % columns) * cell + 1, (i // columns) * cell + 1)
+        )
     return sheet
 
 
@@ -80,8 +84,9 @@ def draw_panel(panel: Panel, image: np.ndarray) -> Image.Image:
         if panel.marker is not None:
             (row, col), (mh, mw) = panel.marker, panel.array.shape
             sy, sx = PANEL / mh, PANEL / mw
-            ImageDraw.Draw(picture).rectangle((col * sx, row * sy, (col + 1) * sx - 1, (row + 1) * sy - 1),
-                                              outline="red", width=2)
+            ImageDraw.Draw(picture).rectangle(
+                (col * sx, row * sy, (col + 1) * sx - 1, (row + 1) * sy - 1), outline="red", width=2
+            )
         return picture
     if panel.kind == "grid":
         channels = np.moveaxis(panel.array, -1, 0)
@@ -123,8 +128,10 @@ def render(frame: Frame, quality: int = 90) -> bytes:
 def weights_html(frame: Frame) -> str:
     """Which weights made the picture, in red when they are a fallback."""
     colour = "#c00000" if frame.warning else "#1a5e1a"
-    return (f"<b>model:</b> {html.escape(frame.state.model)} &nbsp; <b>weights:</b> "
-            f"<span style='color:{colour};font-weight:bold'>{html.escape(frame.weights or '(not loaded)')}</span>")
+    return (
+        f"<b>model:</b> {html.escape(frame.state.model)} &nbsp; <b>weights:</b> "
+        f"<span style='color:{colour};font-weight:bold'>{html.escape(frame.weights or '(not loaded)')}</span>"
+    )
 
 
 def probabilities_html(frame: Frame, classes: tuple[str, ...]) -> str:
@@ -145,8 +152,10 @@ def probabilities_html(frame: Frame, classes: tuple[str, ...]) -> str:
 def message_html(frame: Frame) -> str:
     """The frame's problem (shown instead of a traceback), or its explanation's note."""
     if frame.message:
-        return (f"<div class='cnnlib-error' style='color:#c00000;border:1px solid #c00000;padding:4px'>"
-                f"{html.escape(frame.message, quote=False)}</div>")
+        return (
+            f"<div class='cnnlib-error' style='color:#c00000;border:1px solid #c00000;padding:4px'>"
+            f"{html.escape(frame.message, quote=False)}</div>"
+        )
     if frame.explanation is not None and frame.explanation.note:
         return f"<div>{html.escape(frame.explanation.note, quote=False)}</div>"
     return ""

@@ -21,8 +21,7 @@ import keras
 import numpy as np
 
 from cnnlib import images
-from cnnlib.interpret import conv_layer_names, feature_maps, last_conv_layer
-from cnnlib.interpret import registry
+from cnnlib.interpret import conv_layer_names, feature_maps, last_conv_layer, registry
 from cnnlib.vgg19 import compiled_forward
 
 MAX_UPLOAD_BYTES = 5 << 20  # the panel shows 224 x 224 pixels; a larger file is refused before decoding
@@ -108,16 +107,20 @@ class Frame:
 def read_upload(upload: Upload, size: int) -> np.ndarray:
     """An uploaded file -> uint8 (size, size, 3); ``InputError`` saying what is wrong and what to do."""
     if len(upload.content) > MAX_UPLOAD_BYTES:
-        raise InputError(f"{upload.name} is {len(upload.content) / 2**20:.1f} MiB; uploads are limited to "
-                         f"{MAX_UPLOAD_BYTES >> 20} MiB (the explorer works at {size} x {size} pixels). "
-                         "Upload a smaller copy, e.g. a JPEG about 1000 pixels wide.")
+        raise InputError(
+            f"{upload.name} is {len(upload.content) / 2**20:.1f} MiB; uploads are limited to "
+            f"{MAX_UPLOAD_BYTES >> 20} MiB (the explorer works at {size} x {size} pixels). "
+            "Upload a smaller copy, e.g. a JPEG about 1000 pixels wide."
+        )
     if not upload.content:
         raise InputError(f"{upload.name} is empty: upload a JPEG or PNG image.")
     try:
         return images.load_image(Path(upload.name), size, payload=upload.content)
     except images.DatasetError as exc:
-        raise InputError(f"{upload.name} is not an image this explorer can read: upload a JPEG or PNG "
-                         f"({str(exc).split(': ', 1)[-1].split('. Replace')[0]}).") from exc
+        raise InputError(
+            f"{upload.name} is not an image this explorer can read: upload a JPEG or PNG "
+            f"({str(exc).split(': ', 1)[-1].split('. Replace')[0]})."
+        ) from exc
 
 
 class Session:
@@ -151,13 +154,17 @@ class Session:
             return read_upload(state.upload, size), f"uploaded {state.upload.name}", key
         chosen = self.data.indices(state.split, state.class_name)
         if not 0 <= state.index < len(chosen):
-            raise InputError(f"Split {state.split!r} has {len(chosen)} {state.class_name} images "
-                             f"(0-{len(chosen) - 1}); image {state.index} does not exist.")
+            raise InputError(
+                f"Split {state.split!r} has {len(chosen)} {state.class_name} images "
+                f"(0-{len(chosen) - 1}); image {state.index} does not exist."
+            )
         i = int(chosen[state.index])
         name = self.data.name_of(state.split, i) if self.data.name_of else f"{state.class_name} #{state.index}"
         image = self.data.arrays[state.split][0][i]
         if image.shape[:2] != (size, size):
-            raise InputError(f"Dataset images are {image.shape[0]} x {image.shape[1]}; the model takes {size} x {size}.")
+            raise InputError(
+                f"Dataset images are {image.shape[0]} x {image.shape[1]}; the model takes {size} x {size}."
+            )
         return image, f"{state.split}: {name}", f"{state.split}/{i}"
 
     def _inputs(self, state: State, entry: ModelEntry, image: np.ndarray, key: str):
@@ -203,19 +210,31 @@ class Session:
         frame.layers = conv_layer_names(model)
         layer = state.layer or last_conv_layer(model)
         if layer not in frame.layers:
-            raise InputError(f"Model {state.model!r} has no convolution layer {layer!r}; "
-                             f"choose one of {', '.join(frame.layers)}.")
+            raise InputError(
+                f"Model {state.model!r} has no convolution layer {layer!r}; choose one of {', '.join(frame.layers)}."
+            )
         frame.layer = layer
         if layer not in acts:
             acts[layer] = feature_maps(model, x, [layer])[layer][0]
         frame.layer_shape = tuple(int(n) for n in acts[layer].shape)
         n_classes = len(probabilities)
         if state.target is not None and not 0 <= state.target < n_classes:
-            raise InputError(f"Model {state.model!r} has {n_classes} classes (0-{n_classes - 1}); "
-                             f"target {state.target} does not exist.")
+            raise InputError(
+                f"Model {state.model!r} has {n_classes} classes (0-{n_classes - 1}); "
+                f"target {state.target} does not exist."
+            )
         frame.target = int(np.argmax(probabilities)) if state.target is None else int(state.target)
-        request = registry.Request(model, x, image, layer=layer, channel=int(state.channel), position=state.position,
-                                   target=frame.target, activations=acts[layer], memo=self._memo.setdefault(state.model, {}))
+        request = registry.Request(
+            model,
+            x,
+            image,
+            layer=layer,
+            channel=int(state.channel),
+            position=state.position,
+            target=frame.target,
+            activations=acts[layer],
+            memo=self._memo.setdefault(state.model, {}),
+        )
         if "examples" in method.needs:
             request.examples, request.example_images = self.examples(state.model)
         frame.explanation = method.explain(request)

@@ -74,16 +74,19 @@ def _to_8bit(img: Image.Image, source_format: str | None) -> Image.Image:
     if img.mode.startswith("I;16") or img.mode == "I":
         values = np.asarray(img).astype(np.int64)
         if img.mode == "I" and source_format not in ("PNG", "PPM"):
-            raise ValueError(f"a 32-bit integer {source_format} image has no defined 8-bit scale; save it "
-                             "as 8-bit (or 16-bit) first")
+            raise ValueError(
+                f"a 32-bit integer {source_format} image has no defined 8-bit scale; save it as 8-bit (or 16-bit) first"
+            )
         if values.size and (values.min() < 0 or values.max() > 65535):
             raise ValueError("integer pixel values outside 0..65535; save the image as 8-bit first")
         return Image.fromarray(((values * 255 + 32767) // 65535).astype(np.uint8))
     if img.mode == "F":
         values = np.asarray(img, dtype=np.float64)
         if not np.all(np.isfinite(values)) or values.min(initial=0) < 0 or values.max(initial=0) > 1:
-            raise ValueError("a floating-point image must hold values in 0..1 (its range); this one does "
-                             "not, so it has no faithful 8-bit version: save it as 8-bit first")
+            raise ValueError(
+                "a floating-point image must hold values in 0..1 (its range); this one does "
+                "not, so it has no faithful 8-bit version: save it as 8-bit first"
+            )
         return Image.fromarray(np.round(values * 255).astype(np.uint8))
     return img
 
@@ -180,11 +183,11 @@ def check_images(
     if bad and not skip:
         raise bad_images_error(bad, root)
     if bad:
-        warnings.warn(f"Skipping {len(bad)} bad image(s) ({SKIP_ENV}=1): "
-                      f"{[(b['path'], b['reason']) for b in bad]}", stacklevel=2)
+        warnings.warn(
+            f"Skipping {len(bad)} bad image(s) ({SKIP_ENV}=1): {[(b['path'], b['reason']) for b in bad]}", stacklevel=2
+        )
     checked = {p.split("/")[0] for p in official}
-    extra = sorted(rel for rel in found if rel.split("/")[0] in checked and rel not in official
-                   and rel not in reasons)
+    extra = sorted(rel for rel in found if rel.split("/")[0] in checked and rel not in official and rel not in reasons)
     return ImageCheck(verified=sum(1 for rel in official if rel not in reasons), skipped=bad, extra=extra)
 
 
@@ -208,8 +211,10 @@ def load_split(
     content and the image size; an unreadable cache file is rebuilt.
     """
     if "sha256" not in manifest.columns:
-        raise DatasetError("The split manifest has no sha256 column, so its images cannot be verified; "
-                           "regenerate it with notebooks/01_data_split.ipynb.")
+        raise DatasetError(
+            "The split manifest has no sha256 column, so its images cannot be verified; "
+            "regenerate it with notebooks/01_data_split.ipynb."
+        )
     cache_file = config.cache_dir() / f"images_{_cache_key(manifest, size, classes)}.npz"
     if cache:
         sweep_once(cache_file.parent)  # temporaries left by killed runs (never read, only removed)

@@ -77,6 +77,7 @@ def walk(model: keras.Model, value: Any, call: Call, prefix: str = "") -> Any:
     ``value`` stands for the model's input. Nested Functional / Sequential models are entered;
     a subclassed model, whose inner graph is unknown, is an ``ExplainError``.
     """
+
     def step(layer, *args, **kwargs):
         path = f"{prefix}{layer.name}"
         if is_model(layer):

@@ -34,16 +34,37 @@ _CONV = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.Separab
 _POOL = (keras.layers.MaxPooling2D, keras.layers.AveragePooling2D)
 # Layers that act on each position separately (or merge same-shaped maps position by position).
 _POINTWISE = (
-    keras.layers.BatchNormalization, keras.layers.LayerNormalization, keras.layers.Activation, keras.layers.ReLU,
-    keras.layers.LeakyReLU, keras.layers.PReLU, keras.layers.ELU, keras.layers.Softmax, keras.layers.Dropout,
-    keras.layers.SpatialDropout2D, keras.layers.GaussianNoise, keras.layers.GaussianDropout, keras.layers.Rescaling,
-    keras.layers.Normalization, keras.layers.Identity, keras.layers.Add, keras.layers.Subtract,
-    keras.layers.Multiply, keras.layers.Average, keras.layers.Maximum, keras.layers.Minimum,
-    keras.layers.Concatenate, keras.layers.Dense,
+    keras.layers.BatchNormalization,
+    keras.layers.LayerNormalization,
+    keras.layers.Activation,
+    keras.layers.ReLU,
+    keras.layers.LeakyReLU,
+    keras.layers.PReLU,
+    keras.layers.ELU,
+    keras.layers.Softmax,
+    keras.layers.Dropout,
+    keras.layers.SpatialDropout2D,
+    keras.layers.GaussianNoise,
+    keras.layers.GaussianDropout,
+    keras.layers.Rescaling,
+    keras.layers.Normalization,
+    keras.layers.Identity,
+    keras.layers.Add,
+    keras.layers.Subtract,
+    keras.layers.Multiply,
+    keras.layers.Average,
+    keras.layers.Maximum,
+    keras.layers.Minimum,
+    keras.layers.Concatenate,
+    keras.layers.Dense,
 )
 # Layers whose output has no spatial positions left (or scrambles them).
-_GLOBAL = (keras.layers.GlobalAveragePooling2D, keras.layers.GlobalMaxPooling2D, keras.layers.Flatten,
-           keras.layers.Reshape)
+_GLOBAL = (
+    keras.layers.GlobalAveragePooling2D,
+    keras.layers.GlobalMaxPooling2D,
+    keras.layers.Flatten,
+    keras.layers.Reshape,
+)
 _NOTHING = np.iinfo(np.int64).max  # lo of a position that depends on no input pixel (padding)
 
 
@@ -142,8 +163,12 @@ def _step(layer, path: str, *args, input_size: tuple[int, int], **kwargs):
         (rows, cols), is_conv = spatial[0], isinstance(layer, _CONV)
         kernel = layer.kernel_size if is_conv else layer.pool_size
         dilation = layer.dilation_rate if is_conv else (1, 1)
-        return _Map(*(axis.window(kernel[i], layer.strides[i], dilation[i], layer.padding)
-                      for i, axis in enumerate((rows, cols))))
+        return _Map(
+            *(
+                axis.window(kernel[i], layer.strides[i], dilation[i], layer.padding)
+                for i, axis in enumerate((rows, cols))
+            )
+        )
     if isinstance(layer, keras.layers.ZeroPadding2D):
         return _Map(*(axis.pad(*layer.padding[i]) for i, axis in enumerate(spatial[0])))
     if isinstance(layer, keras.layers.Cropping2D):
@@ -177,8 +202,10 @@ def _geometry(model: keras.Model, layer_name: str, input_size: int | tuple[int, 
 
     walk(model, _Map(_Axis.of_input(input_size[0]), _Axis.of_input(input_size[1])), call)
     if found.get(path, GLOBAL) is GLOBAL:
-        raise ValueError(f"{layer_name!r} is not a layer with a spatial output (h, w, channels) in model "
-                         f"{model.name!r}, so its neurons have no receptive field.")
+        raise ValueError(
+            f"{layer_name!r} is not a layer with a spatial output (h, w, channels) in model "
+            f"{model.name!r}, so its neurons have no receptive field."
+        )
     return path, found[path].axes()
 
 

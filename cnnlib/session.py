@@ -56,8 +56,9 @@ def start(
     profile = profile or config.profile_name()
     outputs = artifacts.outputs_for(names)
     split = images.load_project_split(seed, names, manifest=outputs.manifest_path(seed))
-    return Session(seed, names, profile, config.train_settings(profile), outputs, split,
-                   config.example_class(names, example_class))
+    return Session(
+        seed, names, profile, config.train_settings(profile), outputs, split, config.example_class(names, example_class)
+    )
 
 
 @dataclass(frozen=True)
@@ -79,8 +80,8 @@ def trained_models(session: Session) -> TrainedModels:
 
     split = session.split
     best = session.read_results("custom_summary")["best_by_val"]
-    custom, _ = training.train_with_sources(best, split.arrays, session.settings, session.seed,
-                                            data_key=split.split_hash)
-    vgg = vgg19.fit_classifier(split.arrays, split.split_hash, session.settings, session.seed,
-                               len(session.classes))
+    custom, _ = training.train_with_sources(
+        best, split.arrays, session.settings, session.seed, data_key=split.split_hash
+    )
+    vgg = vgg19.fit_classifier(split.arrays, split.split_hash, session.settings, session.seed, len(session.classes))
     return TrainedModels(best, custom, vgg, split.arrays["test"][0][session.example_index])

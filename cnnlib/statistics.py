@@ -57,8 +57,9 @@ class Predictions:
         return float(self.correct.mean())
 
 
-def prediction_record(probabilities: np.ndarray, y_true: np.ndarray, image_ids: Sequence[str],
-                      classes: Sequence[str], digits: int = 4) -> dict:
+def prediction_record(
+    probabilities: np.ndarray, y_true: np.ndarray, image_ids: Sequence[str], classes: Sequence[str], digits: int = 4
+) -> dict:
     """A compact JSON-able record of one model's test predictions.
 
     ``probabilities``: (N, C) softmax outputs; ``y_true``: int (N,); ``image_ids``: N strings (e.g. the
@@ -79,9 +80,14 @@ def prediction_record(probabilities: np.ndarray, y_true: np.ndarray, image_ids: 
         raise ValueError(f"true labels must be class indices 0..{len(classes) - 1}.")
     if len(set(image_ids)) != len(image_ids):
         raise ValueError("image ids must be unique.")
-    return {"ids": [str(i) for i in image_ids], "classes": [str(c) for c in classes],
-            "y_true": [int(v) for v in y], "y_pred": [int(v) for v in np.argmax(p, axis=1)],
-            "probabilities": [[round(float(v), digits) for v in row] for row in p], "digits": int(digits)}
+    return {
+        "ids": [str(i) for i in image_ids],
+        "classes": [str(c) for c in classes],
+        "y_true": [int(v) for v in y],
+        "y_pred": [int(v) for v in np.argmax(p, axis=1)],
+        "probabilities": [[round(float(v), digits) for v in row] for row in p],
+        "digits": int(digits),
+    }
 
 
 def read_prediction_record(record: Mapping) -> Predictions:
@@ -92,16 +98,23 @@ def read_prediction_record(record: Mapping) -> Predictions:
     n = len(record["ids"])
     if not len(record["y_true"]) == len(record["y_pred"]) == len(record["probabilities"]) == n:
         raise ValueError("prediction record: ids, y_true, y_pred and probabilities differ in length.")
-    return Predictions(tuple(record["ids"]), tuple(record["classes"]), np.asarray(record["y_true"], int),
-                       np.asarray(record["y_pred"], int), np.asarray(record["probabilities"], float).reshape(n, -1))
+    return Predictions(
+        tuple(record["ids"]),
+        tuple(record["classes"]),
+        np.asarray(record["y_true"], int),
+        np.asarray(record["y_pred"], int),
+        np.asarray(record["probabilities"], float).reshape(n, -1),
+    )
 
 
 def aligned_correct(a: Predictions, b: Predictions) -> tuple[np.ndarray, np.ndarray]:
     """The two models' correct vectors, after checking that they score the same images with the same labels."""
     if a.ids != b.ids:
         first = next((i for i, (x, y) in enumerate(zip(a.ids, b.ids)) if x != y), min(len(a.ids), len(b.ids)))
-        raise ValueError(f"the two records score different images (first difference at position {first}); "
-                         "paired comparisons need the same test images in the same order.")
+        raise ValueError(
+            f"the two records score different images (first difference at position {first}); "
+            "paired comparisons need the same test images in the same order."
+        )
     if not np.array_equal(a.y_true, b.y_true):
         raise ValueError("the two records disagree on the true labels of the same images.")
     return a.correct, b.correct
@@ -135,13 +148,21 @@ def count_from_accuracy(accuracy: float, n: int, what: str = "accuracy") -> int:
     """The number of correct images behind ``accuracy`` on ``n`` images; an error if it is not a whole number."""
     count = accuracy * n
     if abs(count - round(count)) > 1e-6:
-        raise ValueError(f"{what} {accuracy} on {n} images is {count:g} images, not a whole number: it is not "
-                         "a plain proportion of these images, so no interval for it can be computed from counts.")
+        raise ValueError(
+            f"{what} {accuracy} on {n} images is {count:g} images, not a whole number: it is not "
+            "a plain proportion of these images, so no interval for it can be computed from counts."
+        )
     return int(round(count))
 
 
-def against_reference(our_correct: int, our_n: int, reference_accuracy: float, reference_n: int,
-                      split: str = "test", confidence: float = 0.95) -> dict:
+def against_reference(
+    our_correct: int,
+    our_n: int,
+    reference_accuracy: float,
+    reference_n: int,
+    split: str = "test",
+    confidence: float = 0.95,
+) -> dict:
     """Our accuracy minus the reference's, two independent samples (different test sets): Newcombe method 10.
 
     Unlike "is the reference's value inside our interval", this counts the reference's own sampling error.
@@ -150,9 +171,14 @@ def against_reference(our_correct: int, our_n: int, reference_accuracy: float, r
     """
     ref_correct = count_from_accuracy(reference_accuracy, reference_n, f"reference {split} accuracy")
     low, high = newcombe_unpaired_interval(our_correct, our_n, ref_correct, reference_n, confidence)
-    return {"ours": our_correct / our_n, "reference": ref_correct / reference_n,
-            "difference": our_correct / our_n - ref_correct / reference_n, "ci": [low, high],
-            "role": SPLIT_ROLE.get(split, "unknown split"), "method": "Newcombe (1998) method 10, independent samples"}
+    return {
+        "ours": our_correct / our_n,
+        "reference": ref_correct / reference_n,
+        "difference": our_correct / our_n - ref_correct / reference_n,
+        "ci": [low, high],
+        "role": SPLIT_ROLE.get(split, "unknown split"),
+        "method": "Newcombe (1998) method 10, independent samples",
+    }
 
 
 # ----------------------------------------------------------------------------- paired proportions
@@ -163,12 +189,18 @@ def paired_table(correct_a: np.ndarray, correct_b: np.ndarray) -> dict[str, int]
     a, b = np.asarray(correct_a, bool), np.asarray(correct_b, bool)
     if a.shape != b.shape or a.ndim != 1:
         raise ValueError(f"correct vectors must be 1-D and of equal length; got {a.shape} and {b.shape}.")
-    return {"both": int(np.sum(a & b)), "a_only": int(np.sum(a & ~b)), "b_only": int(np.sum(~a & b)),
-            "neither": int(np.sum(~a & ~b)), "n": int(len(a))}
+    return {
+        "both": int(np.sum(a & b)),
+        "a_only": int(np.sum(a & ~b)),
+        "b_only": int(np.sum(~a & b)),
+        "neither": int(np.sum(~a & ~b)),
+        "n": int(len(a)),
+    }
 
 
-def newcombe_paired_interval(both: int, a_only: int, b_only: int, neither: int, confidence: float = 0.95,
-                             phi_correction: bool = True) -> tuple[float, float]:
+def newcombe_paired_interval(
+    both: int, a_only: int, b_only: int, neither: int, confidence: float = 0.95, phi_correction: bool = True
+) -> tuple[float, float]:
     """Interval for accuracy(A) - accuracy(B) on the same images: Newcombe's (1998, Stat Med 17:2635) method 10.
 
     Wilson intervals for both marginal accuracies, combined by square-and-add with the correlation phi of the
@@ -212,13 +244,17 @@ def holm(p_values: Sequence[float]) -> list[float]:
 def paired_difference(correct_a: np.ndarray, correct_b: np.ndarray, confidence: float = 0.95) -> dict:
     """Effect and test for two classifiers on the same images: difference, Newcombe interval, McNemar p."""
     t = paired_table(correct_a, correct_b)
-    return {**t, "difference": (t["a_only"] - t["b_only"]) / t["n"],
-            "ci": list(newcombe_paired_interval(t["both"], t["a_only"], t["b_only"], t["neither"], confidence)),
-            "p": mcnemar_p(t["a_only"], t["b_only"])}
+    return {
+        **t,
+        "difference": (t["a_only"] - t["b_only"]) / t["n"],
+        "ci": list(newcombe_paired_interval(t["both"], t["a_only"], t["b_only"], t["neither"], confidence)),
+        "p": mcnemar_p(t["a_only"], t["b_only"]),
+    }
 
 
-def mcnemar_family(correct: Mapping[str, np.ndarray], pairs: Sequence[tuple[str, str]], alpha: float = 0.05,
-                   confidence: float = 0.95) -> list[dict]:
+def mcnemar_family(
+    correct: Mapping[str, np.ndarray], pairs: Sequence[tuple[str, str]], alpha: float = 0.05, confidence: float = 0.95
+) -> list[dict]:
     """McNemar's exact test for each (A, B) in ``pairs``, Holm-adjusted across the family.
 
     ``correct``: {model: bool (N,)} on the same images. One row per pair: A, B, the paired table, the
@@ -232,8 +268,13 @@ def mcnemar_family(correct: Mapping[str, np.ndarray], pairs: Sequence[tuple[str,
     for row, adjusted in zip(rows, holm([r["p"] for r in rows])):
         row["p_holm"] = adjusted
         row["reject_holm"] = bool(adjusted < alpha)
-        row["direction"] = ("A more accurate" if row["a_only"] > row["b_only"]
-                            else "B more accurate" if row["b_only"] > row["a_only"] else "equal")
+        row["direction"] = (
+            "A more accurate"
+            if row["a_only"] > row["b_only"]
+            else "B more accurate"
+            if row["b_only"] > row["a_only"]
+            else "equal"
+        )
     return rows
 
 
@@ -244,11 +285,14 @@ def primary_comparison(best_custom: str, baseline: str = "vgg19") -> dict:
     """
     if best_custom == baseline:
         raise ValueError(f"the primary comparison needs a custom network other than {baseline!r}.")
-    return {"A": best_custom, "B": baseline,
-            "statement": f"Pre-specified primary comparison: {best_custom} (best custom network by validation "
-                         f"accuracy, chosen before any test-set result was looked at) against {baseline}, on the "
-                         "test images: paired difference with Newcombe's interval and McNemar's exact test at 5%; "
-                         "all other comparisons are secondary and Holm-adjusted."}
+    return {
+        "A": best_custom,
+        "B": baseline,
+        "statement": f"Pre-specified primary comparison: {best_custom} (best custom network by validation "
+        f"accuracy, chosen before any test-set result was looked at) against {baseline}, on the "
+        "test images: paired difference with Newcombe's interval and McNemar's exact test at 5%; "
+        "all other comparisons are secondary and Holm-adjusted.",
+    }
 
 
 # ----------------------------------------------------------------------------- bootstraps
@@ -259,8 +303,9 @@ def _percentile(draws: np.ndarray, confidence: float) -> list[float]:
     return [float(v) for v in np.percentile(draws, [tail, 100 - tail])]
 
 
-def paired_bootstrap(values_a: np.ndarray, values_b: np.ndarray, n_boot: int = 10_000, seed: int = 0,
-                     confidence: float = 0.95) -> dict:
+def paired_bootstrap(
+    values_a: np.ndarray, values_b: np.ndarray, n_boot: int = 10_000, seed: int = 0, confidence: float = 0.95
+) -> dict:
     """Percentile bootstrap over images of mean(values_a - values_b): per-image pairs (N,) resampled together.
 
     Works for correct vectors (accuracy difference) and for per-image scores such as deletion AUCs.
@@ -274,8 +319,9 @@ def paired_bootstrap(values_a: np.ndarray, values_b: np.ndarray, n_boot: int = 1
     return {"difference": float(d.mean()), "ci": _percentile(draws, confidence), "n_boot": n_boot, "seed": seed}
 
 
-def hierarchical_bootstrap(values_a: np.ndarray, values_b: np.ndarray, n_boot: int = 10_000, seed: int = 0,
-                           confidence: float = 0.95) -> dict:
+def hierarchical_bootstrap(
+    values_a: np.ndarray, values_b: np.ndarray, n_boot: int = 10_000, seed: int = 0, confidence: float = 0.95
+) -> dict:
     """Bootstrap of the mean difference over seeds x images: (S, N) arrays, row s = training seed s.
 
     Seeds and test images are crossed (every seed is scored on the same images), so each draw resamples the
@@ -290,8 +336,14 @@ def hierarchical_bootstrap(values_a: np.ndarray, values_b: np.ndarray, n_boot: i
     s_idx = rng.integers(0, d.shape[0], (n_boot, d.shape[0]))
     i_idx = rng.integers(0, d.shape[1], (n_boot, d.shape[1]))
     draws = np.take_along_axis(d[s_idx], i_idx[:, None, :], axis=2).mean(axis=(1, 2))
-    return {"difference": float(d.mean()), "ci": _percentile(draws, confidence), "seeds": int(d.shape[0]),
-            "images": int(d.shape[1]), "n_boot": n_boot, "seed": seed}
+    return {
+        "difference": float(d.mean()),
+        "ci": _percentile(draws, confidence),
+        "seeds": int(d.shape[0]),
+        "images": int(d.shape[1]),
+        "n_boot": n_boot,
+        "seed": seed,
+    }
 
 
 # ----------------------------------------------------------------------------- runs over seeds / splits
@@ -307,8 +359,12 @@ def t_interval(values: Sequence[float], confidence: float = 0.95) -> dict:
     return {"n": int(len(v)), "mean": mean, "sd": sd, "ci": [mean - half, mean + half]}
 
 
-def run_summary(rows: Sequence[Mapping], by: str = "model", splits: Sequence[str] = ("train", "val", "test"),
-                confidence: float = 0.95) -> dict[str, dict]:
+def run_summary(
+    rows: Sequence[Mapping],
+    by: str = "model",
+    splits: Sequence[str] = ("train", "val", "test"),
+    confidence: float = 0.95,
+) -> dict[str, dict]:
     """{name: {split: t_interval(...)}} over the runs in ``rows`` (dicts with ``by`` and one accuracy per split)."""
     groups: dict[str, list[Mapping]] = {}
     for row in rows:
@@ -325,11 +381,17 @@ def best_with_ties(scores: Mapping[str, float], tolerance: float = 1e-12) -> dic
         raise ValueError("no scores to pick from.")
     top = max(scores.values())
     tied = [m for m, s in scores.items() if s >= top - tolerance]
-    rule = "unique maximum" if len(tied) == 1 else f"tie between {', '.join(tied)}: broken towards the first listed (simpler)"
+    rule = (
+        "unique maximum"
+        if len(tied) == 1
+        else f"tie between {', '.join(tied)}: broken towards the first listed (simpler)"
+    )
     return {"pick": tied[0], "score": float(top), "tied": tied, "rule": rule}
 
 
-def picks_with_ties(rows: Sequence[Mapping], split: str = "val", exclude: Sequence[str] = ("vgg19",)) -> dict[str, dict]:
+def picks_with_ties(
+    rows: Sequence[Mapping], split: str = "val", exclude: Sequence[str] = ("vgg19",)
+) -> dict[str, dict]:
     """``best_with_ties`` on ``split`` for each (split seed, seed) run of ``rows``: {"split S, seed s": ...}."""
     runs: dict[str, dict[str, float]] = {}
     for row in rows:

@@ -66,8 +66,10 @@ def _isolated_cache(tmp_path, monkeypatch):
 
 def write_checksums(root: Path, path: Path) -> Path:
     """A ``sha256sum``-style list of every image under ``root``: makes its classes "reference classes"."""
-    lines = [f"{hashlib.sha256(p.read_bytes()).hexdigest()}  {p.relative_to(root).as_posix()}"
-             for p in sorted(root.rglob("*.jpg"))]
+    lines = [
+        f"{hashlib.sha256(p.read_bytes()).hexdigest()}  {p.relative_to(root).as_posix()}"
+        for p in sorted(root.rglob("*.jpg"))
+    ]
     path.write_text("\n".join(lines) + "\n")
     return path
 

@@ -21,8 +21,9 @@ def _images(n=2, seed=0, size=224):
 
 METHODS = {
     "feature_maps": lambda m, x: interpret.feature_maps(m, x, ["conv3"])["conv3"],
-    "patches": lambda m, x: np.array([(p.image, p.row, p.col, p.activation)
-                                      for p in interpret.top_k_patches(m, x, "conv3", [1], k=2)[1]]),
+    "patches": lambda m, x: np.array(
+        [(p.image, p.row, p.col, p.activation) for p in interpret.top_k_patches(m, x, "conv3", [1], k=2)[1]]
+    ),
     "argmax_patches": lambda m, x: np.array([p.activation for p in interpret.argmax_patches(m, x, "conv3", [0, 1])]),
     "guided_backprop": lambda m, x: interpret.guided_backprop(m, x, "conv3", channel=1),
     "grad_cam": lambda m, x: interpret.grad_cam(m, x, [0, 2]),
@@ -84,16 +85,20 @@ def test_scores_are_found_before_softmax_without_touching_the_model(kind):
     np.testing.assert_allclose(interpret.grad_cam_raw(model, x, 1, "conv"), expected, rtol=1e-4, atol=1e-7)
     assert "logits" in interpret.score_source(model) or "softmax" in interpret.score_source(model)
     assert model.get_config() == config_before
-    np.testing.assert_allclose(model(x).numpy().sum(axis=1), 1.0 if kind != "logits" else model(x).numpy().sum(1),
-                               rtol=1e-5)
+    np.testing.assert_allclose(
+        model(x).numpy().sum(axis=1), 1.0 if kind != "logits" else model(x).numpy().sum(1), rtol=1e-5
+    )
 
 
 def test_explicit_score_layer_and_missing_conv_layer():
     model = _dense_head("activation")
     assert "explicit" in interpret.score_source(model, "scores")
     x = np.random.default_rng(1).uniform(-1, 1, (1, 16, 16, 3)).astype(np.float32)
-    np.testing.assert_allclose(interpret.grad_cam_raw(model, x, 0, "conv", score_layer="scores"),
-                               interpret.grad_cam_raw(model, x, 0, "conv"), rtol=1e-6)
+    np.testing.assert_allclose(
+        interpret.grad_cam_raw(model, x, 0, "conv", score_layer="scores"),
+        interpret.grad_cam_raw(model, x, 0, "conv"),
+        rtol=1e-6,
+    )
     inputs = keras.Input((8,))
     dense_only = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(inputs))
     with pytest.raises(interpret.ExplainError, match="no convolution layer"):
@@ -164,13 +169,21 @@ def test_nested_layers_by_path_equal_the_flat_network():
     nested, flat = _nested()
     x = np.random.default_rng(2).uniform(-50, 50, (2, 48, 48, 3)).astype(np.float32)
     assert interpret.last_conv_layer(nested) == "vgg16/block5_conv3"
-    np.testing.assert_allclose(interpret.grad_cam_raw(nested, x, [0, 2], "vgg16/block5_conv3"),
-                               interpret.grad_cam_raw(flat, x, [0, 2], "block5_conv3"), rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(
+        interpret.grad_cam_raw(nested, x, [0, 2], "vgg16/block5_conv3"),
+        interpret.grad_cam_raw(flat, x, [0, 2], "block5_conv3"),
+        rtol=1e-4,
+        atol=1e-6,
+    )
     np.testing.assert_allclose(interpret.grad_cam(nested, x, 1), interpret.grad_cam(flat, x, 1), rtol=1e-4, atol=1e-5)
     by_name = interpret.feature_maps(nested, x, ["block3_conv1"])["block3_conv1"]  # unique name, found inside
     np.testing.assert_allclose(by_name, interpret.feature_maps(flat, x, ["block3_conv1"])["block3_conv1"], rtol=1e-5)
-    np.testing.assert_allclose(interpret.guided_backprop(nested, x, "vgg16/block4_conv1", channel=3),
-                               interpret.guided_backprop(flat, x, "block4_conv1", channel=3), rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(
+        interpret.guided_backprop(nested, x, "vgg16/block4_conv1", channel=3),
+        interpret.guided_backprop(flat, x, "block4_conv1", channel=3),
+        rtol=1e-4,
+        atol=1e-6,
+    )
     ours = interpret.top_k_patches(nested, x, "vgg16/block4_conv1", [3], k=2)[3]
     theirs = interpret.top_k_patches(flat, x, "block4_conv1", [3], k=2)[3]
     assert [(p.image, p.row, p.col, p.box) for p in ours] == [(p.image, p.row, p.col, p.box) for p in theirs]
@@ -209,5 +222,8 @@ def test_aligned_equals_plain_resize_on_vgg19():
     keras.utils.set_random_seed(0)
     base = keras.applications.VGG19(include_top=False, weights=None, input_shape=(224, 224, 3))
     maps = np.random.default_rng(0).uniform(0, 1, (2, 14, 14)).astype(np.float32)
-    np.testing.assert_allclose(interpret.upsample_maps(maps, base, "block5_conv4", "aligned"),
-                               interpret.upsample_maps(maps, base, "block5_conv4", "resize"), atol=1e-5)
+    np.testing.assert_allclose(
+        interpret.upsample_maps(maps, base, "block5_conv4", "aligned"),
+        interpret.upsample_maps(maps, base, "block5_conv4", "resize"),
+        atol=1e-5,
+    )

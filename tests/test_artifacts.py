@@ -39,7 +39,9 @@ def test_other_classes_write_to_a_labelled_folder(tmp_path):
 
 
 def test_figure_names_need_exactly_their_fields():
-    assert artifacts.FIGURES["feature_maps"].name(model="vgg19", layer="block1_conv2") == "feature_maps_vgg19_block1_conv2"
+    assert (
+        artifacts.FIGURES["feature_maps"].name(model="vgg19", layer="block1_conv2") == "feature_maps_vgg19_block1_conv2"
+    )
     with pytest.raises(KeyError, match="needs fields"):
         artifacts.FIGURES["feature_maps"].name(model="vgg19")
 

@@ -12,8 +12,8 @@ package; without them it fails, saying what to install. Models train with the sm
 from __future__ import annotations
 
 import json
-import re
 import os
+import re
 import secrets
 import shutil
 import socket
@@ -21,15 +21,16 @@ import subprocess
 import sys
 import time
 import urllib.request
-from pathlib import Path
 
 import pytest
 
 from cnnlib import config
 
 NOTEBOOK = config.REPO_ROOT / "notebooks" / "10_explore.ipynb"
-INSTALL = ("apt-get install -y chromium chromium-driver (Debian's browser and its matching driver) and "
-           "pip install selenium==4.51.0")
+INSTALL = (
+    "apt-get install -y chromium chromium-driver (Debian's browser and its matching driver) and "
+    "pip install selenium==4.51.0"
+)
 DATASET = os.environ.get("CALTECH101_DIR")  # read at import: the per-test fixture hides it from the tests
 TIMEOUT = 150  # seconds for the whole notebook to run in the browser
 
@@ -47,8 +48,13 @@ def _browser():
         pytest.fail(f"No Chromium found (chromium: {browser}, chromedriver: {driver}). Install: {INSTALL}.")
     options = webdriver.ChromeOptions()
     options.binary_location = browser
-    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                 "--window-size=1500,1400"):
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--disable-gpu",
+        "--window-size=1500,1400",
+    ):
         options.add_argument(flag)
     try:
         return webdriver.Chrome(options=options, service=Service(executable_path=driver))
@@ -69,17 +75,36 @@ def jupyterlab(tmp_path):
     work.mkdir()
     shutil.copy(NOTEBOOK, work / NOTEBOOK.name)
     port, token = _free_port(), secrets.token_hex(16)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(config.REPO_ROOT), os.environ.get("PYTHONPATH", "")]),
-           "CNNLIB_PROFILE": "smoke", "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
-           "JUPYTER_CONFIG_DIR": str(tmp_path / "config"), "HOME": str(tmp_path)}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(config.REPO_ROOT), os.environ.get("PYTHONPATH", "")]),
+        "CNNLIB_PROFILE": "smoke",
+        "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
+        "JUPYTER_CONFIG_DIR": str(tmp_path / "config"),
+        "HOME": str(tmp_path),
+    }
     if DATASET:
         env["CALTECH101_DIR"] = DATASET
     log = (tmp_path / "jupyterlab.log").open("w")
     server = subprocess.Popen(
-        [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
-         "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={work}",
-         f"--LabApp.workspaces_dir={tmp_path / 'workspaces'}", "--allow-root"],
-        env=env, stdout=log, stderr=subprocess.STDOUT, cwd=work)
+        [
+            sys.executable,
+            "-m",
+            "jupyterlab",
+            "--no-browser",
+            "--ServerApp.ip=127.0.0.1",
+            f"--ServerApp.port={port}",
+            "--ServerApp.port_retries=0",
+            f"--IdentityProvider.token={token}",
+            f"--ServerApp.root_dir={work}",
+            f"--LabApp.workspaces_dir={tmp_path / 'workspaces'}",
+            "--allow-root",
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=work,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -115,8 +140,9 @@ def test_explorer_runs_and_responds_in_a_real_browser(jupyterlab, tmp_path):
         driver.get(f"{url}/lab/tree/{NOTEBOOK.name}?token={token}&reset")
         wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, ".jp-Notebook .jp-Cell")))
         driver.find_element(By.XPATH, "//li[contains(@class,'lm-MenuBar-item')][.//div[text()='Run']]").click()
-        wait.until(ec.element_to_be_clickable(
-            (By.CSS_SELECTOR, "li.lm-Menu-item[data-command='runmenu:run-all']"))).click()
+        wait.until(
+            ec.element_to_be_clickable((By.CSS_SELECTOR, "li.lm-Menu-item[data-command='runmenu:run-all']"))
+        ).click()
 
         step = "running all cells (the explorer's picture)"
         picture = wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "img.cnnlib-picture")))
@@ -124,8 +150,18 @@ def test_explorer_runs_and_responds_in_a_real_browser(jupyterlab, tmp_path):
         # the last cell sets the layer from code: wait for every cell to have run
         code_cells = len(d_cells := driver.find_elements(By.CSS_SELECTOR, ".jp-CodeCell"))
         assert code_cells == 3, d_cells
-        wait.until(lambda d: len([p for p in d.find_elements(By.CSS_SELECTOR, ".jp-CodeCell .jp-InputArea-prompt")
-                                  if re.fullmatch(r"\[\d+\]:", p.text.strip())]) == code_cells)
+        wait.until(
+            lambda d: (
+                len(
+                    [
+                        p
+                        for p in d.find_elements(By.CSS_SELECTOR, ".jp-CodeCell .jp-InputArea-prompt")
+                        if re.fullmatch(r"\[\d+\]:", p.text.strip())
+                    ]
+                )
+                == code_cells
+            )
+        )
 
         def redraw(css: str, choice: str) -> None:
             before = picture.get_attribute("src")
@@ -145,12 +181,16 @@ def test_explorer_runs_and_responds_in_a_real_browser(jupyterlab, tmp_path):
         step = "saving the notebook"
         before = (work / NOTEBOOK.name).stat().st_mtime
         driver.find_element(By.XPATH, "//li[contains(@class,'lm-MenuBar-item')][.//div[text()='File']]").click()
-        wait.until(ec.element_to_be_clickable((By.CSS_SELECTOR, "li.lm-Menu-item[data-command='docmanager:save']"))).click()
+        wait.until(
+            ec.element_to_be_clickable((By.CSS_SELECTOR, "li.lm-Menu-item[data-command='docmanager:save']"))
+        ).click()
         wait.until(lambda d: (work / NOTEBOOK.name).stat().st_mtime != before)
     except Exception as exc:
         driver.save_screenshot(str(tmp_path / "failure.png"))
-        pytest.fail(f"Browser test stopped while {step} after {time.monotonic() - started:.0f} s ({type(exc).__name__}); "
-                    f"screenshot {tmp_path / 'failure.png'}, server log {tmp_path / 'jupyterlab.log'}")
+        pytest.fail(
+            f"Browser test stopped while {step} after {time.monotonic() - started:.0f} s ({type(exc).__name__}); "
+            f"screenshot {tmp_path / 'failure.png'}, server log {tmp_path / 'jupyterlab.log'}"
+        )
     finally:
         driver.quit()
     saved = json.loads((work / NOTEBOOK.name).read_text())

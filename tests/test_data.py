@@ -7,10 +7,10 @@ import warnings
 
 import numpy as np
 import pytest
+from conftest import make_dataset, tree_digest, write_checksums
 from PIL import Image
 
 from cnnlib import config, data, images
-from conftest import make_dataset, tree_digest, write_checksums
 
 CLASSES = ("alpha", "beta", "gamma")
 SIZES = {"train": 4, "val": 1, "test": 2}
@@ -175,12 +175,16 @@ def test_empty_or_unknown_settings_are_errors(tmp_path, monkeypatch):
     with pytest.raises(config.SettingError, match="CNNLIB_PROFILE is set but empty"):
         config.profile_name()
     monkeypatch.setenv("CNNLIB_PROFILE", "fast")
-    with pytest.raises(config.SettingError, match=r"CNNLIB_PROFILE='fast' is not a known profile; use one of \['full', 'smoke'\]"):
+    with pytest.raises(
+        config.SettingError, match=r"CNNLIB_PROFILE='fast' is not a known profile; use one of \['full', 'smoke'\]"
+    ):
         config.profile_name()
     monkeypatch.delenv("CNNLIB_PROFILE")
     assert config.profile_name() == "full"
     monkeypatch.setenv(data.ALLOW_EXTRA_ENV, "perhaps")
-    with pytest.raises(config.SettingError, match="CNNLIB_ALLOW_EXTRA_IMAGES='perhaps' is not a valid value; use one of 1"):
+    with pytest.raises(
+        config.SettingError, match="CNNLIB_ALLOW_EXTRA_IMAGES='perhaps' is not a valid value; use one of 1"
+    ):
         data.allow_extra_requested()
 
 
@@ -195,8 +199,7 @@ def test_image_that_is_not_official_stops_the_split_unless_allowed(dataset, tmp_
     with pytest.raises(data.DatasetError, match="alpha/image_0085.jpg: not an official Caltech-101 file") as info:
         data.make_split(dataset, CLASSES, SIZES, seed=1, checksums=sums)
     assert data.ALLOW_EXTRA_ENV + "=1" in str(info.value)
-    reference = data.make_split(dataset, CLASSES, SIZES, seed=1, checksums=sums,
-                                exclude=["alpha/image_0085.jpg"])
+    reference = data.make_split(dataset, CLASSES, SIZES, seed=1, checksums=sums, exclude=["alpha/image_0085.jpg"])
     with pytest.warns(UserWarning, match="not official Caltech-101 files are used .*alpha/image_0085.jpg"):
         mine = data.make_split(dataset, CLASSES, SIZES, seed=1, checksums=sums, allow_extra=True)
     assert "alpha/image_0085.jpg" not in set(reference["path"])
@@ -222,7 +225,10 @@ def test_non_utf8_file_name_is_a_dataset_error_naming_it(dataset):
     name = os.fsdecode(b"image_\xff\xfe.jpg")
     (dataset / "beta" / name).write_bytes((dataset / "beta" / "image_0001.jpg").read_bytes()[:-1] + b"\xd9")
     before = tree_digest(dataset)
-    for call in (lambda: data.make_split(dataset, CLASSES, SIZES, seed=1), lambda: images.check_images(dataset, CLASSES)):
+    for call in (
+        lambda: data.make_split(dataset, CLASSES, SIZES, seed=1),
+        lambda: images.check_images(dataset, CLASSES),
+    ):
         with pytest.raises(data.DatasetError, match=r"not valid UTF-8:\n  .*beta/image_\\xff\\xfe\.jpg"):
             call()
     assert tree_digest(dataset) == before
@@ -250,7 +256,7 @@ def test_hand_edited_manifest_is_rejected(dataset, tmp_path):
         "bad digest": [lines[0], lines[1].rsplit(",", 1)[0] + ",abc\n", *lines[2:]],
         "empty cell": [lines[0], ",alpha,train," + "0" * 64 + "\n", *lines[2:]],
     }
-    for what, edited in edits.items():
+    for edited in edits.values():
         path = tmp_path / "edited.csv"
         path.write_text("".join(edited))
         with pytest.raises(data.DatasetError, match="Split manifest .*edited.csv"):
@@ -269,8 +275,10 @@ def test_unreadable_file_or_folder_is_a_dataset_error_naming_it(dataset, monkeyp
             raise PermissionError(13, "Permission denied", str(path))
         return real_sha(path)
 
-    with monkeypatch.context() as patch, pytest.raises(
-            data.DatasetError, match="beta/image_0003.jpg: cannot be read: Permission denied"):
+    with (
+        monkeypatch.context() as patch,
+        pytest.raises(data.DatasetError, match="beta/image_0003.jpg: cannot be read: Permission denied"),
+    ):
         patch.setattr(data, "file_sha256", denied)
         data.make_split(dataset, CLASSES, SIZES, seed=1)
     real_iterdir = type(dataset).iterdir
@@ -280,8 +288,10 @@ def test_unreadable_file_or_folder_is_a_dataset_error_naming_it(dataset, monkeyp
             raise PermissionError(13, "Permission denied", str(self))
         return real_iterdir(self)
 
-    with monkeypatch.context() as patch, pytest.raises(
-            data.DatasetError, match="Cannot list the class folder .*gamma: Permission denied"):
+    with (
+        monkeypatch.context() as patch,
+        pytest.raises(data.DatasetError, match="Cannot list the class folder .*gamma: Permission denied"),
+    ):
         patch.setattr(type(dataset), "iterdir", locked)
         data.list_images(dataset, CLASSES)
     assert tree_digest(dataset) == before

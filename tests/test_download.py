@@ -14,9 +14,9 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from conftest import make_dataset, tree_digest
 
 from cnnlib import data, download, files
-from conftest import make_dataset, tree_digest
 
 CLASSES = ("alpha", "beta")
 MEMBER = "caltech-101/101_ObjectCategories.tar.gz"
@@ -60,8 +60,9 @@ def archive(tmp_path):
     """Source images, their checksum list, and the zip bytes in the official layout."""
     source = make_dataset(tmp_path / "source", CLASSES + ("gamma",), per_class=3)
     sums = tmp_path / "SUMS"
-    sums.write_text("".join(f"{data.file_sha256(p)}  {p.relative_to(source).as_posix()}\n"
-                            for p in sorted(source.rglob("*.jpg"))))
+    sums.write_text(
+        "".join(f"{data.file_sha256(p)}  {p.relative_to(source).as_posix()}\n" for p in sorted(source.rglob("*.jpg")))
+    )
     tar_bytes = _tar_of(source)
     return source, sums, tar_bytes, _zip_of(tar_bytes)
 
@@ -72,8 +73,13 @@ def test_download_verifies_and_extracts_only_needed_classes(server, archive, tmp
     (www / "caltech-101.zip").write_bytes(zip_bytes)
     raw = tmp_path / "raw"
     root = download.download_caltech101(
-        raw, CLASSES, url=f"{url}/caltech-101.zip", zip_sha256=hashlib.sha256(zip_bytes).hexdigest(),
-        tar_member=MEMBER, tar_md5=hashlib.md5(tar_bytes).hexdigest(), checksums=sums,
+        raw,
+        CLASSES,
+        url=f"{url}/caltech-101.zip",
+        zip_sha256=hashlib.sha256(zip_bytes).hexdigest(),
+        tar_member=MEMBER,
+        tar_md5=hashlib.md5(tar_bytes).hexdigest(),
+        checksums=sums,
     )
     assert root == raw / "101_ObjectCategories"
     assert sorted(p.name for p in root.iterdir()) == ["alpha", "beta"]  # gamma not extracted
@@ -87,8 +93,15 @@ def test_checksum_mismatch_removes_partial_file(server, archive, tmp_path):
     (www / "caltech-101.zip").write_bytes(archive[3])
     raw = tmp_path / "raw"
     with pytest.raises(data.DatasetError, match="Checksum mismatch .* partial file was removed"):
-        download.download_caltech101(raw, CLASSES, url=f"{url}/caltech-101.zip", zip_sha256="0" * 64,
-                                     tar_member=MEMBER, tar_md5=None, checksums=None)
+        download.download_caltech101(
+            raw,
+            CLASSES,
+            url=f"{url}/caltech-101.zip",
+            zip_sha256="0" * 64,
+            tar_member=MEMBER,
+            tar_md5=None,
+            checksums=None,
+        )
     assert list(raw.iterdir()) == []
 
 
@@ -115,8 +128,15 @@ def test_altered_image_in_archive_fails_verification(server, archive, tmp_path):
     tar_bytes = _tar_of(source)
     (www / "caltech-101.zip").write_bytes(_zip_of(tar_bytes))
     with pytest.raises(data.DatasetError, match="do not match"):
-        download.download_caltech101(tmp_path / "raw", CLASSES, url=f"{url}/caltech-101.zip",
-                                     zip_sha256=None, tar_member=MEMBER, tar_md5=None, checksums=sums)
+        download.download_caltech101(
+            tmp_path / "raw",
+            CLASSES,
+            url=f"{url}/caltech-101.zip",
+            zip_sha256=None,
+            tar_member=MEMBER,
+            tar_md5=None,
+            checksums=sums,
+        )
     assert not (tmp_path / "raw" / "101_ObjectCategories").exists()
 
 
@@ -157,9 +177,15 @@ def test_existing_zip_is_reverified_every_time(archive, tmp_path):
     stale = _zip_of(_tar_of(other_source))  # a well-formed zip, but not the official one
     (raw / "caltech-101.zip").write_bytes(stale)
     with pytest.raises(data.DatasetError, match="caltech-101.zip is not the official archive .*Delete it and rerun"):
-        download.download_caltech101(raw, CLASSES, url="http://127.0.0.1:9/never-contacted",
-                                     zip_sha256=hashlib.sha256(zip_bytes).hexdigest(), tar_member=MEMBER,
-                                     tar_md5=None, checksums=None)
+        download.download_caltech101(
+            raw,
+            CLASSES,
+            url="http://127.0.0.1:9/never-contacted",
+            zip_sha256=hashlib.sha256(zip_bytes).hexdigest(),
+            tar_member=MEMBER,
+            tar_md5=None,
+            checksums=None,
+        )
     assert sorted(p.name for p in raw.iterdir()) == ["caltech-101.zip"]  # nothing extracted from it
     assert (raw / "caltech-101.zip").read_bytes() == stale  # and it is not modified
 
@@ -187,6 +213,7 @@ def test_damaged_zip_in_raw_is_a_dataset_error(tmp_path):
     (raw / "caltech-101.zip").write_bytes(b"PK\x03\x04 not really a zip")
     before = tree_digest(raw)
     with pytest.raises(data.DatasetError, match="caltech-101.zip is not a readable zip archive"):
-        download.download_caltech101(raw, CLASSES, url="http://127.0.0.1:9/x", zip_sha256=None,
-                                     tar_member=MEMBER, tar_md5=None, checksums=None)
+        download.download_caltech101(
+            raw, CLASSES, url="http://127.0.0.1:9/x", zip_sha256=None, tar_member=MEMBER, tar_md5=None, checksums=None
+        )
     assert tree_digest(raw) == before

@@ -36,8 +36,10 @@ def explorer() -> Explorer:
     x = rng.integers(0, 256, (15, 224, 224, 3), dtype=np.uint8)
     y = np.arange(15) % 3
     data = Dataset({"train": (x, y), "test": (x[9:], y[9:])}, CLASSES, "train")
-    catalogue = {"arch3": _loader("arch3", 1, "untrained arch3 (seed 1)"),
-                 "arch1": _loader("arch1", 2, "RANDOM INIT (seed 2), not ImageNet")}
+    catalogue = {
+        "arch3": _loader("arch3", 1, "untrained arch3 (seed 1)"),
+        "arch1": _loader("arch1", 2, "RANDOM INIT (seed 2), not ImageNet"),
+    }
     return Explorer(Session(catalogue, data), "arch3", "Grad-CAM", "test", "beta")
 
 
@@ -50,8 +52,15 @@ def _current(e: Explorer):
 
 def _file(name: str, kind: str, content: bytes) -> tuple[dict]:
     """A FileUpload value, as the browser sends it."""
-    return ({"name": name, "type": kind, "size": len(content), "content": memoryview(content),
-             "last_modified": datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)},)
+    return (
+        {
+            "name": name,
+            "type": kind,
+            "size": len(content),
+            "content": memoryview(content),
+            "last_modified": datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc),
+        },
+    )
 
 
 def _png(data: bytes) -> np.ndarray:
@@ -63,20 +72,30 @@ def test_every_method_matches_cnnlib_interpret(explorer):
     e.set(method="Grad-CAM", layer="conv3", target=2, index=1, at_argmax=True, channel=5)
     model, x = _current(e)
     assert not e.frame.message
-    np.testing.assert_allclose(e.frame.explanation.arrays["grad_cam"], interpret.grad_cam(model, x, 2, "conv3"),
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        e.frame.explanation.arrays["grad_cam"], interpret.grad_cam(model, x, 2, "conv3"), rtol=1e-5, atol=1e-6
+    )
     e.method.value = "guided Grad-CAM"
-    np.testing.assert_allclose(e.frame.explanation.arrays["guided_grad_cam"],
-                               interpret.guided_grad_cam(model, x, 2, "conv3"), rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(
+        e.frame.explanation.arrays["guided_grad_cam"],
+        interpret.guided_grad_cam(model, x, 2, "conv3"),
+        rtol=1e-6,
+        atol=1e-9,
+    )
     e.method.value = "guided backprop"  # the channel's argmax neuron, as guided_backprop picks it
-    np.testing.assert_allclose(e.frame.explanation.arrays["guided_backprop"],
-                               interpret.guided_backprop(model, x, "conv3", 5), rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(
+        e.frame.explanation.arrays["guided_backprop"],
+        interpret.guided_backprop(model, x, "conv3", 5),
+        rtol=1e-6,
+        atol=1e-9,
+    )
     e.method.value = "argmax patch"
     patch = interpret.argmax_patches(model, x, "conv3", [5])[0]
     assert tuple(e.frame.explanation.arrays["box"]) == patch.box
     e.method.value = "all channels"
-    np.testing.assert_array_equal(e.frame.explanation.arrays["feature_maps"],
-                                  interpret.feature_maps(model, x, ["conv3"])["conv3"][0])
+    np.testing.assert_array_equal(
+        e.frame.explanation.arrays["feature_maps"], interpret.feature_maps(model, x, ["conv3"])["conv3"][0]
+    )
     e.method.value = "top-9 patches"
     train = e.session.data.arrays["train"][0].astype(np.float32)
     top = interpret.top_k_patches(model, train, "conv3", [5], k=9)[5]
@@ -91,8 +110,12 @@ def test_target_defaults_to_the_predicted_class_and_probabilities_are_the_models
     probabilities = np.asarray(model(x))[0]
     np.testing.assert_allclose(e.frame.probabilities, probabilities, rtol=1e-5)
     assert e.frame.target == int(np.argmax(probabilities))
-    np.testing.assert_allclose(e.frame.explanation.arrays["grad_cam"],
-                               interpret.grad_cam(model, x, int(np.argmax(probabilities)), "conv4"), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        e.frame.explanation.arrays["grad_cam"],
+        interpret.grad_cam(model, x, int(np.argmax(probabilities)), "conv4"),
+        rtol=1e-5,
+        atol=1e-6,
+    )
     assert "(predicted)" in e.probabilities.value
 
 
@@ -103,9 +126,15 @@ def test_a_chosen_neuron_shows_its_box_and_guided_backprop(explorer):
     arrays = e.frame.explanation.arrays
     assert e.row.max == e.frame.layer_shape[0] - 1 and not e.row.disabled
     assert tuple(arrays["box"]) == input_box(model, "conv2", 4, 7)
-    np.testing.assert_allclose(arrays["guided_backprop"],
-                               interpret.guided_backprop(model, x, "conv2", 3, positions=[(4, 7)]), rtol=1e-6, atol=1e-9)
-    np.testing.assert_array_equal(arrays["feature_map"], interpret.feature_maps(model, x, ["conv2"])["conv2"][0, ..., 3])
+    np.testing.assert_allclose(
+        arrays["guided_backprop"],
+        interpret.guided_backprop(model, x, "conv2", 3, positions=[(4, 7)]),
+        rtol=1e-6,
+        atol=1e-9,
+    )
+    np.testing.assert_array_equal(
+        arrays["feature_map"], interpret.feature_maps(model, x, ["conv2"])["conv2"][0, ..., 3]
+    )
     before = e.image.value
     e.col.value = 2  # moving the neuron redraws the same Image widget with a new picture
     assert tuple(e.frame.explanation.arrays["box"]) == input_box(model, "conv2", 4, 2)
@@ -159,9 +188,12 @@ def test_uploads_are_used_or_refused_with_a_clear_message(explorer):
     model = e.session.entry("arch3").model
     resized = np.asarray(Image.fromarray(photo).resize((224, 224), Image.Resampling.BILINEAR))
     np.testing.assert_array_equal(e.frame.image, resized)
-    np.testing.assert_allclose(e.frame.explanation.arrays["grad_cam"],
-                               interpret.grad_cam(model, resized[None].astype(np.float32), e.frame.target, "conv4"),
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        e.frame.explanation.arrays["grad_cam"],
+        interpret.grad_cam(model, resized[None].astype(np.float32), e.frame.target, "conv4"),
+        rtol=1e-5,
+        atol=1e-6,
+    )
 
     e.upload.value = _file("notes.txt", "text/plain", b"hello")
     assert e.frame.explanation is None

@@ -64,8 +64,12 @@ def test_smooth_random_baseline_and_auc_differences():
     # smooth: neighbouring pixels agree far more than in uniform noise
     assert np.corrcoef(smooth[0, :, :-1].ravel(), smooth[0, :, 1:].ravel())[0, 1] > 0.9
     base = fa.random_baseline(model, images, targets, draws=3, seed=5, steps=4)
-    single = [fa.deletion_insertion(model, images, fa.smooth_random_maps(5 + d)(model, images, targets), targets,
-                                    steps=4, seed=5 + d)["deletion"] for d in range(3)]
+    single = [
+        fa.deletion_insertion(
+            model, images, fa.smooth_random_maps(5 + d)(model, images, targets), targets, steps=4, seed=5 + d
+        )["deletion"]
+        for d in range(3)
+    ]
     np.testing.assert_allclose(base["deletion"], np.mean(single, axis=0), atol=1e-7)
     assert base["deletion_auc_draws"].shape == (3,)
     curves = {"base": base, "smooth": fa.deletion_insertion(model, images, smooth, targets, steps=4)}

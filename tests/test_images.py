@@ -9,10 +9,10 @@ import time
 
 import numpy as np
 import pytest
+from conftest import tree_digest, write_checksums
 from PIL import Image
 
 from cnnlib import config, data, files, images
-from conftest import tree_digest, write_checksums
 
 CLASSES = ("alpha", "beta", "gamma")
 SIZES = {"train": 4, "val": 1, "test": 2}
@@ -139,7 +139,9 @@ def test_damaged_official_files_follow_the_one_bad_image_policy(dataset, tmp_pat
         images.check_images(dataset, CLASSES, skip=False, checksums=sums)
     message = str(info.value)
     assert "alpha/image_0004.jpg: content differs from the official file" in message
-    assert "beta/image_0003.jpg: content differs" in message and "gamma/image_0006.jpg: official file missing" in message
+    assert (
+        "beta/image_0003.jpg: content differs" in message and "gamma/image_0006.jpg: official file missing" in message
+    )
     with pytest.warns(UserWarning, match="Skipping 3 bad image"):
         check = images.check_images(dataset, CLASSES, skip=True, checksums=sums)
     assert check.exclude == ["alpha/image_0004.jpg", "beta/image_0003.jpg", "gamma/image_0006.jpg"]
@@ -154,7 +156,8 @@ def test_damaged_official_files_follow_the_one_bad_image_policy(dataset, tmp_pat
 def test_extra_image_in_a_reference_class_is_bad_unless_allowed(dataset, tmp_path):
     sums = write_checksums(dataset, tmp_path / "SUMS")
     Image.open(dataset / "beta" / "image_0001.jpg").transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(
-        dataset / "beta" / "image_0085.jpg")
+        dataset / "beta" / "image_0085.jpg"
+    )
     before = tree_digest(dataset)
     with pytest.raises(data.DatasetError, match="beta/image_0085.jpg: not an official Caltech-101 file"):
         images.check_images(dataset, CLASSES, skip=False, checksums=sums)
@@ -181,7 +184,9 @@ def test_float_images_use_their_range_or_are_refused(tmp_path):
     assert np.all(images.load_image(grey, 8) == 128)  # not black
     hdr = tmp_path / "hdr.png"
     Image.fromarray(np.full((10, 10), 300.0, np.float32)).save(hdr, format="TIFF")
-    with pytest.raises(data.DatasetError, match="Cannot read image .*hdr.png: a floating-point image must hold values in 0..1"):
+    with pytest.raises(
+        data.DatasetError, match="Cannot read image .*hdr.png: a floating-point image must hold values in 0..1"
+    ):
         images.load_image(hdr, 8)
     wide = tmp_path / "wide.png"
     Image.fromarray(np.full((10, 10), 7, np.int32)).save(wide, format="TIFF")
@@ -206,7 +211,10 @@ def test_load_split_verifies_each_image_against_the_manifest(dataset):
     victim = dataset / manifest.loc[5, "path"]
     Image.open(victim).transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(victim)  # altered after the split
     before = tree_digest(dataset)
-    with pytest.raises(data.DatasetError, match=rf"1 image\(s\) differ from the split manifest.*\n  .*{manifest.loc[5, 'path']}: SHA-256"):
+    with pytest.raises(
+        data.DatasetError,
+        match=rf"1 image\(s\) differ from the split manifest.*\n  .*{manifest.loc[5, 'path']}: SHA-256",
+    ):
         images.load_split(manifest, dataset, CLASSES, size=16)
     assert list(config.cache_dir().glob("images_*.npz")) == []  # nothing cached from altered files
     assert tree_digest(dataset) == before
@@ -239,8 +247,11 @@ def test_full_disk_is_output_not_writable_and_leaves_no_temporary(tmp_path, monk
 def test_stale_temporaries_of_killed_runs_are_swept(tmp_path):
     folder = tmp_path / "cache"
     folder.mkdir()
-    stale = [folder / ".images_ab.npz.x1y2z3.tmp", folder / ".arch1_cd.keras.q9w8e7.tmp.keras",
-             folder / ".caltech-101.zip.k3j4h5.part"]
+    stale = [
+        folder / ".images_ab.npz.x1y2z3.tmp",
+        folder / ".arch1_cd.keras.q9w8e7.tmp.keras",
+        folder / ".caltech-101.zip.k3j4h5.part",
+    ]
     fresh, user = folder / ".images_ef.npz.a1b2c3.tmp", folder / "notes.tmp"
     for path in [*stale, fresh, user]:
         path.write_bytes(b"half")

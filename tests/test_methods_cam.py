@@ -69,8 +69,17 @@ def _peer(kind, model):
 def _raw(peer, target, x, layer, **kwargs):
     from tf_keras_vis.utils.scores import CategoricalScore
 
-    return np.asarray(peer(CategoricalScore([target] * len(x)), x, penultimate_layer=layer, expand_cam=False,
-                           normalize_cam=False, seek_penultimate_conv_layer=False, **kwargs))
+    return np.asarray(
+        peer(
+            CategoricalScore([target] * len(x)),
+            x,
+            penultimate_layer=layer,
+            expand_cam=False,
+            normalize_cam=False,
+            seek_penultimate_conv_layer=False,
+            **kwargs,
+        )
+    )
 
 
 def test_grad_cam_plus_plus_equals_tf_keras_vis_and_the_paper_formula():
@@ -103,8 +112,10 @@ def test_layer_cam_equals_tf_keras_vis_on_early_and_late_layers(layer):
     """Same definition (ReLU(sum_k ReLU(g_k) A_k)); only the score differs by nothing: both take the logit."""
     model, x = _flat_head(1), _x(seed=1)
     for target in (0, 1):
-        _close(interpret.layer_cam(model, x, target, layer, upsample=None),
-               _raw(_peer("layercam", model), target, x, layer))
+        _close(
+            interpret.layer_cam(model, x, target, layer, upsample=None),
+            _raw(_peer("layercam", model), target, x, layer),
+        )
     both = interpret.layer_cam(model, x, [0, 1], layer)
     assert both.shape == (2, 2, 16, 16) and 0 <= both.min() and both.max() <= 1
 
@@ -119,10 +130,13 @@ def test_score_cam_equals_tf_keras_vis_with_softmax_and_brute_force_with_logits(
     """
     model, x = _flat_head(2), _x(1, seed=2)
     peer = _peer("scorecam", model)
-    _close(scorecam.score_cam(model, x, 1, "c2", upsample=None, probabilities=True, batch_size=4),
-           _raw(peer, 1, x, "c2"))
-    _close(scorecam.score_cam(model, x, 1, "c2", upsample=None, probabilities=True, channels=3),
-           _raw(peer, 1, x, "c2", max_N=3))
+    _close(
+        scorecam.score_cam(model, x, 1, "c2", upsample=None, probabilities=True, batch_size=4), _raw(peer, 1, x, "c2")
+    )
+    _close(
+        scorecam.score_cam(model, x, 1, "c2", upsample=None, probabilities=True, channels=3),
+        _raw(peer, 1, x, "c2", max_N=3),
+    )
 
     acts = keras.Model(model.input, model.get_layer("c2").output)(x).numpy()[0]  # (16, 16, 6)
     weights = []
@@ -155,21 +169,27 @@ def test_hires_cam_is_cam_on_a_gap_network_and_sums_to_the_score():
     hw = acts.shape[1] * acts.shape[2]
     signed = interpret.hires_cam(model, x, [0, 1, 2, 3], "conv", upsample=None, relu=False)
     np.testing.assert_allclose(signed * hw, cam, rtol=1e-4, atol=1e-6)
-    np.testing.assert_allclose(interpret.hires_cam(model, x, [0, 1, 2, 3], "conv", upsample=None) * hw,
-                               np.maximum(cam, 0), rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(
+        interpret.hires_cam(model, x, [0, 1, 2, 3], "conv", upsample=None) * hw,
+        np.maximum(cam, 0),
+        rtol=1e-4,
+        atol=1e-6,
+    )
     np.testing.assert_allclose(signed.sum(axis=(2, 3)), _logits(model, x) - bias, rtol=1e-4, atol=1e-6)
     flat, xf = _flat_head(4), _x(seed=4)
     total = interpret.hires_cam(flat, xf, [0, 2], "c2", upsample=None, relu=False).sum(axis=(2, 3))
-    np.testing.assert_allclose(total, _logits(flat, xf)[:, [0, 2]] - flat.get_layer("logits").get_weights()[1][[0, 2]],
-                               rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        total, _logits(flat, xf)[:, [0, 2]] - flat.get_layer("logits").get_weights()[1][[0, 2]], rtol=1e-4, atol=1e-5
+    )
 
 
 def test_cams_use_the_receptive_field_upsampling_and_check_their_arguments():
     model, x = _gap_head(5), _x(seed=5)
     for method in (interpret.grad_cam_plus_plus, interpret.hires_cam, interpret.layer_cam, interpret.score_cam):
         raw = method(model, x, 1, "conv", upsample=None)
-        np.testing.assert_allclose(method(model, x, 1, "conv"), interpret.upsample_maps(raw, model, "conv"),
-                                   rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(
+            method(model, x, 1, "conv"), interpret.upsample_maps(raw, model, "conv"), rtol=1e-5, atol=1e-6
+        )
         with pytest.raises(ValueError, match="Target classes must be in 0..3"):
             method(model, x, 4, "conv")
     with pytest.raises(ValueError, match="needs a layer with \\(h, w, channels\\) output"):

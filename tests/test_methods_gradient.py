@@ -80,8 +80,15 @@ def test_smooth_grad_equals_tf_keras_vis_on_the_same_noise(monkeypatch):
         return loc + np.asarray(scale) * standard
 
     monkeypatch.setattr(np.random, "normal", same_noise)
-    theirs = _peer(model)(CategoricalScore([2, 2]), x, smooth_samples=samples, smooth_noise=noise,
-                          gradient_modifier=None, keepdims=True, normalize_map=False)
+    theirs = _peer(model)(
+        CategoricalScore([2, 2]),
+        x,
+        smooth_samples=samples,
+        smooth_noise=noise,
+        gradient_modifier=None,
+        keepdims=True,
+        normalize_map=False,
+    )
     _close(ours, theirs, tol=1e-4)  # noisy inputs are formed in float64 there, float32 here
     assert not np.allclose(ours, interpret.saliency(model, x, 2))
     np.testing.assert_array_equal(ours, interpret.smooth_grad(model, x, 2, samples=samples, noise=noise, seed=seed))
@@ -108,13 +115,20 @@ def test_integrated_gradients_completeness_at_default_steps():
     change = _logits(model, x, "logits")[:, 1] - _logits(model, np.zeros_like(x), "logits")[:, 1]
     total = attributions.reshape(len(x), -1).sum(axis=1)
     assert np.all(np.abs(total - change) <= 0.01 * np.abs(change)), (total, change)
-    np.testing.assert_allclose(interpret.class_scores(model, x, 1), _logits(model, x, "logits")[:, 1],
-                               rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        interpret.class_scores(model, x, 1), _logits(model, x, "logits")[:, 1], rtol=1e-5, atol=1e-5
+    )
 
     small, images = _small(2), _x(4, seed=2)
     change = _logits(small, images)[:, 1] - _logits(small, np.full_like(images, -0.5))[:, 1]
-    errors = [np.abs(interpret.integrated_gradients(small, images, 1, baseline=-0.5, steps=steps)
-                     .reshape(4, -1).sum(axis=1) - change) / np.abs(change) for steps in (16, 512)]
+    errors = [
+        np.abs(
+            interpret.integrated_gradients(small, images, 1, baseline=-0.5, steps=steps).reshape(4, -1).sum(axis=1)
+            - change
+        )
+        / np.abs(change)
+        for steps in (16, 512)
+    ]
     assert errors[1].max() <= 0.01 and errors[1].mean() < errors[0].mean() / 4, errors
 
 
@@ -129,8 +143,10 @@ def test_integrated_gradients_is_exact_for_a_linear_model_and_batching_does_not_
     _close(interpret.integrated_gradients(model, images, 0, baseline=base, steps=1), expected)
     small = _small(3)
     images = _x(3, seed=6)
-    _close(interpret.integrated_gradients(small, images, [0, 2], steps=10, batch_size=3),
-           interpret.integrated_gradients(small, images, [0, 2], steps=10, batch_size=64))
+    _close(
+        interpret.integrated_gradients(small, images, [0, 2], steps=10, batch_size=3),
+        interpret.integrated_gradients(small, images, [0, 2], steps=10, batch_size=64),
+    )
 
 
 def test_gradient_methods_check_their_arguments():

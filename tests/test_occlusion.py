@@ -34,9 +34,9 @@ def _brute_force(model, x, target, patch, stride, fill):
     for r in rows:
         for c in cols:
             hidden = x.copy()
-            hidden[:, r:r + patch[0], c:c + patch[1]] = fill
-            total[:, r:r + patch[0], c:c + patch[1]] += (base - _logits(model, hidden)[:, target])[:, None, None]
-            count[r:r + patch[0], c:c + patch[1]] += 1
+            hidden[:, r : r + patch[0], c : c + patch[1]] = fill
+            total[:, r : r + patch[0], c : c + patch[1]] += (base - _logits(model, hidden)[:, target])[:, None, None]
+            count[r : r + patch[0], c : c + patch[1]] += 1
     return total / count
 
 
@@ -49,8 +49,9 @@ def test_occlusion_equals_a_brute_force_loop():
     for k, target in enumerate((0, 2)):
         expected = _brute_force(model, x, target, (5, 4), (3, 4), fill)
         np.testing.assert_allclose(ours[:, k], expected, rtol=1e-4, atol=1e-5 * np.abs(expected).max())
-    np.testing.assert_allclose(interpret.occlusion(model, x, 2, patch=(5, 4), stride=(3, 4), fill=fill), ours[:, 1],
-                               rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(
+        interpret.occlusion(model, x, 2, patch=(5, 4), stride=(3, 4), fill=fill), ours[:, 1], rtol=1e-5, atol=1e-7
+    )
     single = interpret.occlusion(model, x, 1, patch=3, stride=2, fill=0.0)
     np.testing.assert_allclose(single, _brute_force(model, x, 1, (3, 3), (2, 2), 0.0), rtol=1e-4, atol=1e-6)
 

@@ -19,8 +19,12 @@ OTHER_CLASSES = ["bonsai", "chandelier", "grand_piano", "helicopter", "watch"]
 
 def _committed_state() -> dict[str, str]:
     folders = [config.RESULTS_DIR, config.FIGURES_DIR, config.SPLITS_DIR, config.REPO_ROOT / "report"]
-    return {str(p): hashlib.sha256(p.read_bytes()).hexdigest()
-            for folder in folders for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p): hashlib.sha256(p.read_bytes()).hexdigest()
+        for folder in folders
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 @pytest.mark.notebooks
@@ -31,13 +35,20 @@ def test_every_notebook_and_the_pdf_run_on_another_class_list(tmp_path, monkeypa
     before = _committed_state()
     monkeypatch.setenv("CNNLIB_OUTPUT_DIR", str(tmp_path / "outputs"))
     monkeypatch.setenv("CNNLIB_PROFILE", "smoke")
-    notebooks = [n for n in sorted((config.REPO_ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
-                 if not n.stem.endswith("_explore")]  # the explorer is interactive (tests/test_explore.py)
+    notebooks = [
+        n
+        for n in sorted((config.REPO_ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+        if not n.stem.endswith("_explore")
+    ]  # the explorer is interactive (tests/test_explore.py)
     assert len(notebooks) >= 9
     for notebook in notebooks:
         papermill.execute_notebook(
-            str(notebook), str(tmp_path / notebook.name), cwd=str(notebook.parent), progress_bar=False,
-            parameters={"CLASSES": ",".join(OTHER_CLASSES)}, kernel_name="python3",
+            str(notebook),
+            str(tmp_path / notebook.name),
+            cwd=str(notebook.parent),
+            progress_bar=False,
+            parameters={"CLASSES": ",".join(OTHER_CLASSES)},
+            kernel_name="python3",
         )
     outputs = artifacts.outputs_for(OTHER_CLASSES)
     assert outputs.root == tmp_path / "outputs" / "-".join(OTHER_CLASSES)

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from cnnlib import architectures, receptive_field as rf
+from cnnlib import architectures
+from cnnlib import receptive_field as rf
 
 
 def _linearised(model: keras.Model, seed: int = 0) -> keras.Model:
@@ -20,13 +21,20 @@ def _linearised(model: keras.Model, seed: int = 0) -> keras.Model:
     x = inputs = keras.Input(model.input.shape[1:])
     for layer in model.layers:
         if isinstance(layer, keras.layers.Conv2D):
-            conv = keras.layers.Conv2D(layer.filters, layer.kernel_size, layer.strides, layer.padding,
-                                       dilation_rate=layer.dilation_rate, name=layer.name)
+            conv = keras.layers.Conv2D(
+                layer.filters,
+                layer.kernel_size,
+                layer.strides,
+                layer.padding,
+                dilation_rate=layer.dilation_rate,
+                name=layer.name,
+            )
             x = conv(x)
             kernel = conv.get_weights()[0]
             fan_in = np.prod(kernel.shape[:3])
-            conv.set_weights([rng.uniform(0.5, 1.5, kernel.shape).astype("float32") / fan_in,
-                              np.zeros(layer.filters, "float32")])
+            conv.set_weights(
+                [rng.uniform(0.5, 1.5, kernel.shape).astype("float32") / fan_in, np.zeros(layer.filters, "float32")]
+            )
         elif isinstance(layer, keras.layers.MaxPooling2D):
             x = keras.layers.AveragePooling2D(layer.pool_size, layer.strides, layer.padding, name=layer.name)(x)
         if isinstance(layer, (keras.layers.Conv2D, keras.layers.MaxPooling2D)) and layer.name == model.layers[-1].name:
@@ -40,7 +48,7 @@ def _vgg19_base():
 
 
 def _spatial_names(model):
-    return [l.name for l in model.layers if isinstance(l, (keras.layers.Conv2D, keras.layers.MaxPooling2D))]
+    return [layer.name for layer in model.layers if isinstance(layer, (keras.layers.Conv2D, keras.layers.MaxPooling2D))]
 
 
 @pytest.mark.parametrize("name", list(architectures.ARCHITECTURES))
@@ -69,8 +77,10 @@ def test_published_vgg19_fields():
 
 def _random_neurons(model, layer, count, rng):
     h, w = model.get_layer(layer).output.shape[1:3]
-    return [(int(rng.integers(h)), int(rng.integers(w)), int(rng.integers(model.get_layer(layer).output.shape[3])))
-            for _ in range(count)]
+    return [
+        (int(rng.integers(h)), int(rng.integers(w)), int(rng.integers(model.get_layer(layer).output.shape[3])))
+        for _ in range(count)
+    ]
 
 
 def _check_outside_pixels_do_not_matter(model, layers, count, rng):
@@ -88,8 +98,13 @@ def _check_outside_pixels_do_not_matter(model, layers, count, rng):
         a_base = probe(base).numpy()[0]
         a_noisy = probe(np.stack(noisy)).numpy()
         for i, (row, col, ch) in enumerate(neurons):
-            np.testing.assert_allclose(a_noisy[i, row, col, ch], a_base[row, col, ch], rtol=1e-4, atol=1e-4,
-                                       err_msg=f"{layer} ({row}, {col}, {ch})")
+            np.testing.assert_allclose(
+                a_noisy[i, row, col, ch],
+                a_base[row, col, ch],
+                rtol=1e-4,
+                atol=1e-4,
+                err_msg=f"{layer} ({row}, {col}, {ch})",
+            )
 
 
 def _check_gradient_support_is_box(model, layers, count, rng, dense=True):
@@ -213,8 +228,9 @@ def test_random_stacks_boxes_equal_brute_force_for_every_neuron(seed):
             x = keras.layers.Conv2D(1, k, strides=s, dilation_rate=d, padding=padding, name=name)(x)
         elif kind == "pool":
             k = int(rng.integers(2, 4))
-            x = keras.layers.AveragePooling2D(k, int(rng.integers(1, 3)), padding=str(rng.choice(["same", "valid"])),
-                                              name=name)(x)
+            x = keras.layers.AveragePooling2D(
+                k, int(rng.integers(1, 3)), padding=str(rng.choice(["same", "valid"])), name=name
+            )(x)
         else:
             x = keras.layers.ZeroPadding2D(((1, 0), (0, 2)), name=name)(x)
         names.append(name)

@@ -89,8 +89,10 @@ def test_seed_42_records_are_the_single_runs_of_notebooks_02_and_03(predictions)
 
 
 def test_t_intervals_from_the_runs(statistics):
-    for runs, summary in ((statistics["seed_runs"], statistics["seed_summary"]),
-                          (statistics["split_runs"], statistics["split_summary"])):
+    for runs, summary in (
+        (statistics["seed_runs"], statistics["seed_summary"]),
+        (statistics["split_runs"], statistics["split_summary"]),
+    ):
         for model, by_split in summary.items():
             for split, t in by_split.items():
                 values = np.array([r[split] for r in runs if r["model"] == model])
@@ -101,8 +103,10 @@ def test_t_intervals_from_the_runs(statistics):
 
 
 def test_picks_and_ties_from_the_runs(statistics):
-    for runs, picks in ((statistics["seed_runs"], statistics["best_by_val_per_seed"]),
-                        (statistics["split_runs"], statistics["best_by_val_per_split"])):
+    for runs, picks in (
+        (statistics["seed_runs"], statistics["best_by_val_per_seed"]),
+        (statistics["split_runs"], statistics["best_by_val_per_split"]),
+    ):
         for run, pick in picks.items():
             rows = [r for r in runs if f"split {r['split_seed']}, seed {r['seed']}" == run and r["model"] != "vgg19"]
             top = max(r["val"] for r in rows)
@@ -138,11 +142,17 @@ def test_bootstraps_from_the_predictions(statistics, predictions):
     seeds, n_boot = statistics["seeds"], statistics["n_boot"]
     for pair, by_level in statistics["bootstrap"].items():
         a, b = pair.split(" - ")
-        images = st.paired_bootstrap(_correct(predictions["seeds"][str(seeds[0])][a]),
-                                     _correct(predictions["seeds"][str(seeds[0])][b]), n_boot, seeds[0])
+        images = st.paired_bootstrap(
+            _correct(predictions["seeds"][str(seeds[0])][a]),
+            _correct(predictions["seeds"][str(seeds[0])][b]),
+            n_boot,
+            seeds[0],
+        )
         grid = [np.stack([_correct(predictions["seeds"][str(s)][m]) for s in seeds]) for m in (a, b)]
         crossed = st.hierarchical_bootstrap(*grid, n_boot, seeds[0])
-        assert by_level["images (seed 42)"] == pytest.approx(images) and by_level["seeds x images"] == pytest.approx(crossed)
+        for stored, recomputed in ((by_level["images (seed 42)"], images), (by_level["seeds x images"], crossed)):
+            assert stored["difference"] == pytest.approx(recomputed["difference"], abs=1e-12)
+            assert stored["ci"] == pytest.approx(recomputed["ci"], abs=1e-12)
 
 
 # --------------------------------------------------------------------------- against the reference
@@ -183,8 +193,9 @@ def test_cascade_means_and_constant_counts_from_per_image_values(sanity):
             for key in ("spearman", "spearman_abs", "ssim"):
                 values = [stored[key][s][k] for s in range(len(stored[key]))]
                 assert _close(row[key], _mean(values), tol=1e-4), (method, k, key)  # per-image values stored rounded
-            assert row["n_constant_randomized"] == int(np.sum([stored["constant_randomized"][s][k]
-                                                               for s in range(len(stored["constant_randomized"]))]))
+            assert row["n_constant_randomized"] == int(
+                np.sum([stored["constant_randomized"][s][k] for s in range(len(stored["constant_randomized"]))])
+            )
 
 
 @pytest.mark.parametrize("part", ["calibration", "data_randomization"])
@@ -212,8 +223,9 @@ def test_faithfulness_aucs_and_differences_from_the_curves(sanity):
         assert row["ci"][0] - 1e-3 <= row["difference"] <= row["ci"][1] + 1e-3
     for method, auc in summary["rise_auc"].items():
         curves = np.asarray(per_image["rise_curves"][method]["deletion"])
-        assert auc["deletion AUC"] == pytest.approx(np.trapezoid(curves, np.linspace(0, 1, curves.shape[1]), axis=1).mean(),
-                                                    abs=1e-4)
+        assert auc["deletion AUC"] == pytest.approx(
+            np.trapezoid(curves, np.linspace(0, 1, curves.shape[1]), axis=1).mean(), abs=1e-4
+        )
 
 
 def test_random_label_accuracies_from_counts(sanity):

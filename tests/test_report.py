@@ -10,10 +10,22 @@ from pypdf import PdfReader
 
 from cnnlib import artifacts, config, report, report_tables
 
-SECTIONS = ["Introduction", "Data", "Training settings", "Architectures", "Comparison of the custom networks",
-            "Feature maps", "Patches that maximally activate a neuron", "VGG19 transfer learning",
-            "Guided backpropagation", "Grad-CAM", "Error bars and significance", "Sanity checks for the explanations",
-            "Against the reference", "Provenance"]
+SECTIONS = [
+    "Introduction",
+    "Data",
+    "Training settings",
+    "Architectures",
+    "Comparison of the custom networks",
+    "Feature maps",
+    "Patches that maximally activate a neuron",
+    "VGG19 transfer learning",
+    "Guided backpropagation",
+    "Grad-CAM",
+    "Error bars and significance",
+    "Sanity checks for the explanations",
+    "Against the reference",
+    "Provenance",
+]
 
 
 @pytest.fixture(scope="module")
@@ -95,8 +107,15 @@ def test_reference_comparison_arithmetic():
     assert checks["arch1"]["total"] == 100 and checks["arch1"]["diagonal"] == 53
     assert checks["vgg19"]["diagonal"] == 97 and checks["vgg19"]["reported_test"] == "99.0%"
     sizes = reference["split_sizes"]
-    ours = {m: {"metrics": {s: {"accuracy": 0.5, "ci95": [0.4, 0.6], "correct": sizes[s] // 2, "n": sizes[s]}
-                            for s in ("train", "val", "test")}} for m in reference["accuracy"]}
+    ours = {
+        m: {
+            "metrics": {
+                s: {"accuracy": 0.5, "ci95": [0.4, 0.6], "correct": sizes[s] // 2, "n": sizes[s]}
+                for s in ("train", "val", "test")
+            }
+        }
+        for m in reference["accuracy"]
+    }
     ours["vgg19"]["weights"] = {"is_imagenet": False}
     rows = {r["model"]: r["splits"] for r in report_tables.reference_rows(reference, ours)}
     # arch2_transfer test: ours 50/100 against the reference's 56/100: Newcombe (1998) method 10 by hand below
@@ -121,7 +140,9 @@ def test_report_module_imports_no_tensorflow():
     import subprocess
     import sys
 
-    code = "import sys, cnnlib.report; print(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras')))"
+    code = (
+        "import sys, cnnlib.report; print(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras')))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 
@@ -131,7 +152,8 @@ def test_repository_stays_light_and_figures_are_exactly_the_reports():
     the PDF <= 3 MB; and figures/ holds exactly the figures the report shows (no stale files)."""
     notebooks = sorted((config.REPO_ROOT / "notebooks").glob("*.ipynb"))
     assert notebooks and all(n.stat().st_size <= 400_000 for n in notebooks), [
-        (n.name, n.stat().st_size) for n in notebooks if n.stat().st_size > 400_000]
+        (n.name, n.stat().st_size) for n in notebooks if n.stat().st_size > 400_000
+    ]
     figures = sorted(p for p in config.FIGURES_DIR.iterdir() if p.is_file())
     assert sum(p.stat().st_size for p in figures) <= 6_000_000
     assert (config.REPO_ROOT / "report" / "report.pdf").stat().st_size <= 3_000_000

@@ -30,7 +30,7 @@ def _model(seed=0):
 
 def test_randomize_layers_changes_only_named_layers_and_not_the_original():
     model = _model()
-    before = {l.name: [w.copy() for w in l.get_weights()] for l in model.layers if l.weights}
+    before = {layer.name: [w.copy() for w in layer.get_weights()] for layer in model.layers if layer.weights}
     copy = sanity.randomize_layers(model, ["logits", "conv3"], seed=1)
     for layer in model.layers:
         if layer.weights:
@@ -84,6 +84,7 @@ def test_explain_functions_shapes():
 
 def _ssim_by_windows(a, b, window=7):
     """SSIM written out window by window (Wang et al. 2004, population moments, symmetric border padding)."""
+
     def unit(m):
         return (m - m.min()) / (np.ptp(m) or 1.0)
 
@@ -92,7 +93,7 @@ def _ssim_by_windows(a, b, window=7):
     c1, c2, values = 0.01**2, 0.03**2, []
     for i in range(a.shape[0]):
         for j in range(a.shape[1]):
-            x, y = pa[i:i + window, j:j + window].ravel(), pb[i:i + window, j:j + window].ravel()
+            x, y = pa[i : i + window, j : j + window].ravel(), pb[i : i + window, j : j + window].ravel()
             mx, my = x.mean(), y.mean()
             vx, vy, cxy = ((x - mx) ** 2).mean(), ((y - my) ** 2).mean(), ((x - mx) * (y - my)).mean()
             values.append((2 * mx * my + c1) * (2 * cxy + c2) / ((mx**2 + my**2 + c1) * (vx + vy + c2)))
@@ -117,7 +118,12 @@ def test_constant_maps_are_counted_not_averaged():
     other[2] = 1e-9 * rng.random((10, 10)) + 3.0  # constant up to float noise
     assert sanity.is_constant(other[1]) and sanity.is_constant(other[2]) and not sanity.is_constant(other[0])
     per_image = sanity.map_similarity(reference, other)
-    assert np.isnan(per_image["spearman"][[1, 2]]).all() and per_image["constant_other"].tolist() == [False, True, True, False]
+    assert np.isnan(per_image["spearman"][[1, 2]]).all() and per_image["constant_other"].tolist() == [
+        False,
+        True,
+        True,
+        False,
+    ]
     summary = sanity.summarize_similarity(per_image)
     assert (summary["n_images"], summary["n_compared"], summary["n_constant_other"]) == (4, 2, 2)
     assert summary["spearman"] == pytest.approx(np.mean(per_image["spearman"][[0, 3]]))
@@ -158,5 +164,6 @@ def test_vectorised_spearman_equals_scipy_per_image():
     for i in range(5):
         assert per_image["spearman"][i] == pytest.approx(sps.spearmanr(a[i].ravel(), b[i].ravel()).statistic, abs=1e-12)
         assert per_image["spearman_abs"][i] == pytest.approx(
-            sps.spearmanr(np.abs(a[i]).ravel(), np.abs(b[i]).ravel()).statistic, abs=1e-12)
+            sps.spearmanr(np.abs(a[i]).ravel(), np.abs(b[i]).ravel()).statistic, abs=1e-12
+        )
         assert per_image["ssim"][i] == pytest.approx(sanity.ssim(a[i], b[i]))

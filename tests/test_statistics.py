@@ -11,12 +11,15 @@ from scipy import stats as sps
 
 from cnnlib import statistics as st
 
-
 # Newcombe (1998), "Interval estimation for the difference between independent proportions: comparison of
 # eleven methods", Stat Med 17:873, Table II, method 10 (examples a, b, c, d, h).
-NEWCOMBE_UNPAIRED = [((56, 70, 48, 80), (0.0524, 0.3339)), ((9, 10, 3, 10), (0.1705, 0.8090)),
-                     ((6, 7, 2, 7), (0.0582, 0.8062)), ((5, 56, 0, 29), (-0.0381, 0.1926)),
-                     ((10, 10, 0, 10), (0.6075, 1.0000))]
+NEWCOMBE_UNPAIRED = [
+    ((56, 70, 48, 80), (0.0524, 0.3339)),
+    ((9, 10, 3, 10), (0.1705, 0.8090)),
+    ((6, 7, 2, 7), (0.0582, 0.8062)),
+    ((5, 56, 0, 29), (-0.0381, 0.1926)),
+    ((10, 10, 0, 10), (0.6075, 1.0000)),
+]
 
 
 @pytest.mark.parametrize("counts, published", NEWCOMBE_UNPAIRED)
@@ -48,7 +51,9 @@ def test_newcombe_paired_reduces_to_square_and_add_when_uncorrelated():
     n = 100
     expected = st.newcombe_unpaired_interval(both + a_only, n, both + b_only, n)
     for correction in (True, False):
-        assert st.newcombe_paired_interval(both, a_only, b_only, neither, phi_correction=correction) == pytest.approx(expected)
+        assert st.newcombe_paired_interval(both, a_only, b_only, neither, phi_correction=correction) == pytest.approx(
+            expected
+        )
 
 
 def test_newcombe_paired_correlation_narrows_and_correction_widens():

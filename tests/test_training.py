@@ -62,8 +62,7 @@ def test_train_variant_records_transfer_and_requires_source():
         assert "pass it as source_model" in str(exc)
     else:
         raise AssertionError("arch2_transfer without its source must fail")
-    _, record = training.train_variant("arch2_transfer", data, SETTINGS, source_model=arch1, n_classes=3,
-                                       cache=False)
+    _, record = training.train_variant("arch2_transfer", data, SETTINGS, source_model=arch1, n_classes=3, cache=False)
     assert record["transferred_from"] == "arch1" and record["transferred_layers"] == ["conv1", "conv2"]
     assert 1 <= record["best_epoch"] <= record["epochs_run"] <= SETTINGS.max_epochs
 
@@ -83,8 +82,9 @@ def test_cache_returns_the_same_model():
     first, record = training.train_variant("arch1", data, SETTINGS, n_classes=3, data_key="k")
     again, record_again = training.train_variant("arch1", data, SETTINGS, n_classes=3, data_key="k")
     assert record == record_again
-    np.testing.assert_array_equal(evaluation.predict_labels(first, data["val"][0]),
-                                  evaluation.predict_labels(again, data["val"][0]))
+    np.testing.assert_array_equal(
+        evaluation.predict_labels(first, data["val"][0]), evaluation.predict_labels(again, data["val"][0])
+    )
     assert len(list((config.cache_dir() / "models").glob("arch1_*.keras"))) == 1
 
 
@@ -145,8 +145,12 @@ def test_unwritable_model_cache_is_output_not_writable():
 def test_model_cache_key_covers_data_seed_and_settings():
     base = training._cache_key("arch1", "split-a", 42, QUICK)
     assert base == training._cache_key("arch1", "split-a", 42, QUICK)
-    others = {training._cache_key("arch1", "split-b", 42, QUICK), training._cache_key("arch1", "split-a", 43, QUICK),
-              training._cache_key("arch1", "split-a", 42, SETTINGS), training._cache_key("arch2", "split-a", 42, QUICK)}
+    others = {
+        training._cache_key("arch1", "split-b", 42, QUICK),
+        training._cache_key("arch1", "split-a", 43, QUICK),
+        training._cache_key("arch1", "split-a", 42, SETTINGS),
+        training._cache_key("arch2", "split-a", 42, QUICK),
+    }
     assert base not in others and len(others) == 4
 
 

@@ -1,4 +1,5 @@
-"""keras.applications models (weights=None, 96 px): Grad-CAM equals tf-keras-vis; guided backprop is not the plain gradient."""
+"""keras.applications models (weights=None, 96 px): Grad-CAM equals tf-keras-vis;
+guided backprop is not the plain gradient."""
 
 from __future__ import annotations
 
@@ -42,8 +43,22 @@ def test_zoo_gradcam_equals_tf_keras_vis_and_guided_differs(name):
     peer = Gradcam(model, model_modifier=ReplaceToLinear(), clone=True)
     # seek_penultimate_conv_layer=False: otherwise tf-keras-vis silently moves from an activation layer
     # (ResNet's conv5_block3_out) down to the conv before it, which is another map.
-    theirs = np.stack([np.asarray(peer(CategoricalScore([t, t]), x, penultimate_layer=layer, expand_cam=False,
-                                       normalize_cam=False, seek_penultimate_conv_layer=False)) for t in (1, 3)], axis=1)
+    theirs = np.stack(
+        [
+            np.asarray(
+                peer(
+                    CategoricalScore([t, t]),
+                    x,
+                    penultimate_layer=layer,
+                    expand_cam=False,
+                    normalize_cam=False,
+                    seek_penultimate_conv_layer=False,
+                )
+            )
+            for t in (1, 3)
+        ],
+        axis=1,
+    )
     scale = max(np.abs(theirs).max(), 1e-30)
     assert np.abs(ours - theirs).max() <= 1e-5 * scale, f"{name}: {np.abs(ours - theirs).max() / scale:.2e}"
     assert interpret.grad_cam(model, x, 1, layer).shape == (2, 96, 96)

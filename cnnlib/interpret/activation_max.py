@@ -61,9 +61,14 @@ def _ascent_function(model, layer_path, settings):
             size = tf.cast(tf.round(factor * tf.constant([height, width], tf.float32)), tf.int32)
             return tf.image.resize_with_crop_or_pad(tf.image.resize(moved, size, method="bilinear"), height, width)
 
-        @tf.function(input_signature=[tf.TensorSpec([1, height, width, colours], tf.float32),
-                                      tf.TensorSpec([target.shape[-1]], tf.float32),
-                                      tf.TensorSpec([], tf.int32), tf.TensorSpec([], tf.int32)])
+        @tf.function(
+            input_signature=[
+                tf.TensorSpec([1, height, width, colours], tf.float32),
+                tf.TensorSpec([target.shape[-1]], tf.float32),
+                tf.TensorSpec([], tf.int32),
+                tf.TensorSpec([], tf.int32),
+            ]
+        )
         def ascend(start, weights, steps, seed):
             image = tf.identity(start)
             trace = tf.TensorArray(tf.float32, size=steps)
@@ -109,16 +114,25 @@ def activation_maximisation(
     if not 0 <= channel < size:
         raise ValueError(f"There are {size} {what}; {channel} does not exist.")
     if layer_path is not None and len(target.shape) not in (2, 4):
-        raise ValueError(f"Layer {layer_path!r} has output shape {tuple(target.shape[1:])}; "
-                         "give a dense or (h, w, channels) layer.")
+        raise ValueError(
+            f"Layer {layer_path!r} has output shape {tuple(target.shape[1:])}; give a dense or (h, w, channels) layer."
+        )
     if steps < 1 or value_range[1] <= value_range[0]:
         raise ValueError(f"Need steps >= 1 and value_range low < high; got steps={steps}, value_range={value_range}.")
     low, high = (float(v) for v in value_range)
-    settings = (int(jitter), tuple(float(s) for s in scale), float(step_size), int(blur_every), float(blur_sigma),
-                low, high)
+    settings = (
+        int(jitter),
+        tuple(float(s) for s in scale),
+        float(step_size),
+        int(blur_every),
+        float(blur_sigma),
+        low,
+        high,
+    )
     shape = (1, *model.inputs[0].shape[1:])
     start = (low + high) / 2 + 0.05 * (high - low) * np.random.default_rng(seed).standard_normal(shape)
     weights = np.eye(size, dtype=np.float32)[channel]
     image, trace = _ascent_function(model, layer_path, settings)(
-        np.clip(start, low, high).astype(np.float32), weights, tf.constant(steps, tf.int32), tf.constant(seed, tf.int32))
+        np.clip(start, low, high).astype(np.float32), weights, tf.constant(steps, tf.int32), tf.constant(seed, tf.int32)
+    )
     return np.asarray(image)[0], np.asarray(trace)

@@ -36,8 +36,10 @@ def cam_layer(model: keras.Model, layer_name: str | None) -> str:
     path = resolve_layer(model, layer_name) if layer_name else last_conv_layer(model)
     shape = tuple(view(model).outputs[path].shape[1:])
     if len(shape) != 3:
-        raise ValueError(f"A class activation map needs a layer with (h, w, channels) output; {path!r} has {shape}. "
-                         "Pass layer_name= a convolution or pooling layer.")
+        raise ValueError(
+            f"A class activation map needs a layer with (h, w, channels) output; {path!r} has {shape}. "
+            "Pass layer_name= a convolution or pooling layer."
+        )
     return path
 
 
@@ -133,8 +135,9 @@ def grad_cam_plus_plus(
     alpha_sum_to_one: bool = False,
 ) -> np.ndarray:
     """Grad-CAM++ on the input grid scaled to [0, 1] ((N, K, H, W) or (N, H, W)); ``upsample=None``: raw (.., h, w)."""
-    return _cam(model, inputs, targets, "gradcam++", layer_name, score_layer, upsample,
-                alpha_sum_to_one=alpha_sum_to_one)
+    return _cam(
+        model, inputs, targets, "gradcam++", layer_name, score_layer, upsample, alpha_sum_to_one=alpha_sum_to_one
+    )
 
 
 def hires_cam(

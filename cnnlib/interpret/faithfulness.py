@@ -51,10 +51,18 @@ def _ranks(saliency: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def deletion_insertion(
-    model: keras.Model, images: np.ndarray, maps: np.ndarray, targets: np.ndarray,
+    model: keras.Model,
+    images: np.ndarray,
+    maps: np.ndarray,
+    targets: np.ndarray,
     to_inputs: Callable[[np.ndarray], np.ndarray] = lambda x: np.asarray(x, np.float32),
-    steps: int = 20, blur_sigma: float = 10.0, seed: int = 0, deletion_substrate: str = "blur",
-    insertion_substrate: str = "blur", blur_radius: int | None = None, images_per_batch: int = 4,
+    steps: int = 20,
+    blur_sigma: float = 10.0,
+    seed: int = 0,
+    deletion_substrate: str = "blur",
+    insertion_substrate: str = "blur",
+    blur_radius: int | None = None,
+    images_per_batch: int = 4,
 ) -> dict[str, np.ndarray]:
     """Deletion and insertion curves: target probability as pixels are removed / added in map order.
 
@@ -74,8 +82,11 @@ def deletion_insertion(
         for i in chunk:
             image = np.asarray(images[i], np.float32)
             removed = substrate(image, deletion_substrate, blur_sigma, blur_radius)
-            empty = (removed if insertion_substrate == deletion_substrate
-                     else substrate(image, insertion_substrate, blur_sigma, blur_radius))
+            empty = (
+                removed
+                if insertion_substrate == deletion_substrate
+                else substrate(image, insertion_substrate, blur_sigma, blur_radius)
+            )
             rank = _ranks(maps[i], rng)
             for fraction in fractions:
                 top = (rank < round(fraction * h * w))[..., None]
@@ -83,7 +94,7 @@ def deletion_insertion(
                 batch.append(np.where(top, image, empty))  # insertion
         probs = np.asarray(model.predict(to_inputs(np.stack(batch)), verbose=0, batch_size=64))
         for k, i in enumerate(chunk):
-            rows = probs[2 * (steps + 1) * k: 2 * (steps + 1) * (k + 1), int(targets[i])]
+            rows = probs[2 * (steps + 1) * k : 2 * (steps + 1) * (k + 1), int(targets[i])]
             curves["deletion"][i], curves["insertion"][i] = rows[0::2], rows[1::2]
     return curves
 
@@ -99,23 +110,37 @@ def area_under(curves: np.ndarray) -> float:
     return float(np.mean(auc_per_image(curves)))
 
 
-def predicted_classes(model: keras.Model, images: np.ndarray,
-                      to_inputs: Callable[[np.ndarray], np.ndarray] = lambda x: np.asarray(x, np.float32)) -> np.ndarray:
+def predicted_classes(
+    model: keras.Model,
+    images: np.ndarray,
+    to_inputs: Callable[[np.ndarray], np.ndarray] = lambda x: np.asarray(x, np.float32),
+) -> np.ndarray:
     """The model's arg-max class per image: int (N,) (RISE follows this class, not the true one)."""
     return np.argmax(model.predict(to_inputs(images), verbose=0, batch_size=64), axis=1)
 
 
-def smooth_random_maps(seed: int = 0, sigma: float = 16.0) -> Callable[[keras.Model, np.ndarray, np.ndarray], np.ndarray]:
+def smooth_random_maps(
+    seed: int = 0, sigma: float = 16.0
+) -> Callable[[keras.Model, np.ndarray, np.ndarray], np.ndarray]:
     """A random baseline with blobs instead of pixel noise: uniform noise smoothed by a Gaussian of ``sigma``
     pixels (16 px: about one cell of a 14x14 Grad-CAM grid upsampled to 224), per image: (N, H, W)."""
+
     def explain(model, inputs, targets):
         noise = np.random.default_rng(seed).random(np.asarray(inputs).shape[:3])
         return np.stack([ndimage.gaussian_filter(m, sigma) for m in noise]).astype(np.float32)
+
     return explain
 
 
-def random_baseline(model: keras.Model, images: np.ndarray, targets: np.ndarray, draws: int = 10, seed: int = 0,
-                    sigma: float = 16.0, **curve_settings) -> dict[str, np.ndarray]:
+def random_baseline(
+    model: keras.Model,
+    images: np.ndarray,
+    targets: np.ndarray,
+    draws: int = 10,
+    seed: int = 0,
+    sigma: float = 16.0,
+    **curve_settings,
+) -> dict[str, np.ndarray]:
     """Deletion / insertion curves of ``draws`` smooth random maps, averaged over the draws per image.
 
     Returns {"deletion", "insertion"}: (N, steps + 1) means over draws, and {"deletion_auc_draws",
@@ -123,16 +148,30 @@ def random_baseline(model: keras.Model, images: np.ndarray, targets: np.ndarray,
     """
     if draws < 1:
         raise ValueError("draws must be at least 1.")
-    runs = [deletion_insertion(model, images, smooth_random_maps(seed + d, sigma)(model, images, targets), targets,
-                               seed=seed + d, **curve_settings) for d in range(draws)]
+    runs = [
+        deletion_insertion(
+            model,
+            images,
+            smooth_random_maps(seed + d, sigma)(model, images, targets),
+            targets,
+            seed=seed + d,
+            **curve_settings,
+        )
+        for d in range(draws)
+    ]
     out = {kind: np.mean([r[kind] for r in runs], axis=0) for kind in ("deletion", "insertion")}
     for kind in ("deletion", "insertion"):
         out[f"{kind}_auc_draws"] = np.array([area_under(r[kind]) for r in runs])
     return out
 
 
-def auc_differences(curves: Mapping[str, Mapping[str, np.ndarray]], pairs: Sequence[tuple[str, str]],
-                    n_boot: int = 10_000, seed: int = 0, confidence: float = 0.95) -> list[dict]:
+def auc_differences(
+    curves: Mapping[str, Mapping[str, np.ndarray]],
+    pairs: Sequence[tuple[str, str]],
+    n_boot: int = 10_000,
+    seed: int = 0,
+    confidence: float = 0.95,
+) -> list[dict]:
     """Paired bootstrap (over images) of AUC(A) - AUC(B) for deletion and insertion, for each (A, B) pair.
 
     ``curves``: {method: {"deletion": (N, S), "insertion": (N, S)}} on the same images in the same order.
@@ -140,13 +179,13 @@ def auc_differences(curves: Mapping[str, Mapping[str, np.ndarray]], pairs: Seque
     rows = []
     for a, b in pairs:
         for kind in ("deletion", "insertion"):
-            result = statistics.paired_bootstrap(auc_per_image(curves[a][kind]), auc_per_image(curves[b][kind]),
-                                                 n_boot, seed, confidence)
+            result = statistics.paired_bootstrap(
+                auc_per_image(curves[a][kind]), auc_per_image(curves[b][kind]), n_boot, seed, confidence
+            )
             rows.append({"A": a, "B": b, "curve": kind, **result})
     return rows
 
 
 def curves_record(curves: Mapping[str, np.ndarray], digits: int = 4) -> dict[str, list]:
     """Per-image curves as rounded nested lists for results/*.json: {kind: [[p_0, ..., p_steps], ...]}."""
-    return {kind: np.round(np.asarray(c, float), digits).tolist() for kind, c in curves.items()
-            if np.ndim(c) == 2}
+    return {kind: np.round(np.asarray(c, float), digits).tolist() for kind, c in curves.items() if np.ndim(c) == 2}

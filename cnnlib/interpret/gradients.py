@@ -56,23 +56,25 @@ def _gradient_function(model: keras.Model, score_layer: str | None):
     return copy.functions[key]
 
 
-def input_gradients(model: keras.Model, inputs: np.ndarray, classes: np.ndarray,
-                    score_layer: str | None = None, batch_size: int = 32) -> tuple[np.ndarray, np.ndarray]:
+def input_gradients(
+    model: keras.Model, inputs: np.ndarray, classes: np.ndarray, score_layer: str | None = None, batch_size: int = 32
+) -> tuple[np.ndarray, np.ndarray]:
     """d y_{classes[i]} / d x_i for every row i: ((B, H, W, C) gradients, (B,) scores), in batches."""
     x = np.asarray(inputs, np.float32)
     function = _gradient_function(model, score_layer)
     n_classes = view(model, score_layer=score_layer).scores.shape[-1]
     grads, scores = [], []
     for s in range(0, len(x), batch_size):
-        rows = np.asarray(classes[s:s + batch_size], int)
-        g, y = function(x[s:s + batch_size], np.eye(n_classes, dtype=np.float32)[rows])
+        rows = np.asarray(classes[s : s + batch_size], int)
+        g, y = function(x[s : s + batch_size], np.eye(n_classes, dtype=np.float32)[rows])
         grads.append(np.asarray(g))
         scores.append(np.asarray(y)[np.arange(len(rows)), rows])
     return np.concatenate(grads), np.concatenate(scores)
 
 
-def class_scores(model: keras.Model, inputs: np.ndarray, targets: int | Sequence[int],
-                 score_layer: str | None = None) -> np.ndarray:
+def class_scores(
+    model: keras.Model, inputs: np.ndarray, targets: int | Sequence[int], score_layer: str | None = None
+) -> np.ndarray:
     """Class scores before softmax: (N,) for one target, (N, K) for K targets (what the attributions explain)."""
     single, values = target_tuple(model, targets, score_layer)
     x = np.asarray(inputs, np.float32)
@@ -86,15 +88,33 @@ def _per_target(model, inputs, targets, score_layer, attribute) -> np.ndarray:
     return (maps[:, 0] if single else maps).astype(np.float32)
 
 
-def saliency(model: keras.Model, inputs: np.ndarray, targets: int | Sequence[int],
-             score_layer: str | None = None, batch_size: int = 32) -> np.ndarray:
+def saliency(
+    model: keras.Model,
+    inputs: np.ndarray,
+    targets: int | Sequence[int],
+    score_layer: str | None = None,
+    batch_size: int = 32,
+) -> np.ndarray:
     """Vanilla gradient d y_c / d x: (N, H, W, C), or (N, K, H, W, C) for K targets."""
-    return _per_target(model, inputs, targets, score_layer, lambda x, t: input_gradients(
-        model, x, np.full(len(x), t), score_layer, batch_size)[0])
+    return _per_target(
+        model,
+        inputs,
+        targets,
+        score_layer,
+        lambda x, t: input_gradients(model, x, np.full(len(x), t), score_layer, batch_size)[0],
+    )
 
 
-def smooth_grad(model: keras.Model, inputs: np.ndarray, targets: int | Sequence[int], samples: int = 25,
-                noise: float = 0.2, seed: int = 0, score_layer: str | None = None, batch_size: int = 32) -> np.ndarray:
+def smooth_grad(
+    model: keras.Model,
+    inputs: np.ndarray,
+    targets: int | Sequence[int],
+    samples: int = 25,
+    noise: float = 0.2,
+    seed: int = 0,
+    score_layer: str | None = None,
+    batch_size: int = 32,
+) -> np.ndarray:
     """SmoothGrad, mean gradient over ``samples`` noisy copies (noise std = ``noise`` x each image's range)."""
     if samples < 1 or noise < 0:
         raise ValueError(f"SmoothGrad needs samples >= 1 and noise >= 0; got samples={samples}, noise={noise}.")
@@ -110,9 +130,15 @@ def smooth_grad(model: keras.Model, inputs: np.ndarray, targets: int | Sequence[
     return _per_target(model, inputs, targets, score_layer, attribute)
 
 
-def integrated_gradients(model: keras.Model, inputs: np.ndarray, targets: int | Sequence[int],
-                         baseline: float | np.ndarray = 0.0, steps: int = 64, score_layer: str | None = None,
-                         batch_size: int = 32) -> np.ndarray:
+def integrated_gradients(
+    model: keras.Model,
+    inputs: np.ndarray,
+    targets: int | Sequence[int],
+    baseline: float | np.ndarray = 0.0,
+    steps: int = 64,
+    score_layer: str | None = None,
+    batch_size: int = 32,
+) -> np.ndarray:
     """Integrated Gradients from ``baseline`` (a value, an image (H, W, C) or one per input), midpoint rule."""
     if steps < 1:
         raise ValueError(f"Integrated Gradients needs steps >= 1; got {steps}.")

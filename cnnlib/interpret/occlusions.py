@@ -26,8 +26,9 @@ __all__ = ["occlusion", "patch_positions"]
 def patch_positions(size: int, patch: int, stride: int) -> list[int]:
     """Start offsets along one axis: 0, stride, 2 stride, ... and size - patch if the last one falls short."""
     if not 1 <= patch <= size or stride < 1:
-        raise ValueError(f"Occlusion needs 1 <= patch <= image size ({size}) and stride >= 1; "
-                         f"got patch={patch}, stride={stride}.")
+        raise ValueError(
+            f"Occlusion needs 1 <= patch <= image size ({size}) and stride >= 1; got patch={patch}, stride={stride}."
+        )
     starts = list(range(0, size - patch + 1, stride))
     return starts if starts[-1] == size - patch else starts + [size - patch]
 
@@ -39,8 +40,11 @@ def _occluded_scores_function(model: keras.Model, score_layer: str | None):
     if key not in copy.functions:
         probe = keras.Model(copy.inputs, copy.scores)
         shape = model.inputs[0].shape[1:]
-        specs = [tf.TensorSpec(shape, tf.float32), tf.TensorSpec([None, *shape[:2]], tf.float32),
-                 tf.TensorSpec([shape[-1]], tf.float32)]
+        specs = [
+            tf.TensorSpec(shape, tf.float32),
+            tf.TensorSpec([None, *shape[:2]], tf.float32),
+            tf.TensorSpec([shape[-1]], tf.float32),
+        ]
 
         @tf.function(input_signature=specs)
         def occluded_scores(image, masks, fill):
@@ -73,15 +77,15 @@ def occlusion(
     function = _occluded_scores_function(model, score_layer)
     coverage = np.zeros((height, width), np.float32)
     for r, c in corners:
-        coverage[r:r + ph, c:c + pw] += 1
+        coverage[r : r + ph, c : c + pw] += 1
     out = np.zeros((len(x), len(values), height, width), np.float32)
     for i in range(len(x)):
         base = np.asarray(function(x[i], np.zeros((1, height, width), np.float32), fill_values))[0, list(values)]
         for s in range(0, len(corners), batch_size):
-            chunk = corners[s:s + batch_size]
+            chunk = corners[s : s + batch_size]
             masks = np.zeros((len(chunk), height, width), np.float32)
             for j, (r, c) in enumerate(chunk):
-                masks[j, r:r + ph, c:c + pw] = 1.0
+                masks[j, r : r + ph, c : c + pw] = 1.0
             drops = base[None] - np.asarray(function(x[i], masks, fill_values))[:, list(values)]  # (P, K)
             out[i] += np.einsum("pk,phw->khw", drops, masks)
     out /= coverage

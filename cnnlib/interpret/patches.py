@@ -64,8 +64,13 @@ def strongest_channels(maxima: np.ndarray, n: int) -> list[int]:
 
 
 def top_k_patches(
-    model: keras.Model, inputs: np.ndarray, layer_name: str, channels: Sequence[int], k: int = 9,
-    batch_size: int = 32, maxima: tuple[np.ndarray, np.ndarray] | None = None,
+    model: keras.Model,
+    inputs: np.ndarray,
+    layer_name: str,
+    channels: Sequence[int],
+    k: int = 9,
+    batch_size: int = 32,
+    maxima: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> dict[int, list[Patch]]:
     """For each channel, the ``k`` images of ``inputs`` where it fires most (one patch per image, at its argmax).
 

@@ -28,7 +28,9 @@ Explain = Callable[[keras.Model, np.ndarray, np.ndarray], np.ndarray]
 # ----------------------------------------------------------------------------- explain functions (N, H, W)
 
 
-def gradcam_maps(model: keras.Model, inputs: np.ndarray, targets: np.ndarray, layer_name: str | None = None) -> np.ndarray:
+def gradcam_maps(
+    model: keras.Model, inputs: np.ndarray, targets: np.ndarray, layer_name: str | None = None
+) -> np.ndarray:
     """Grad-CAM of each image's own target class, upsampled, in [0, 1]: (N, H, W)."""
     classes = sorted(set(int(t) for t in targets))
     maps = grad_cam(model, inputs, classes, layer_name)
@@ -58,8 +60,10 @@ def guided_gradcam_maps(model: keras.Model, inputs: np.ndarray, targets: np.ndar
 
 def random_maps(seed: int = 0) -> Explain:
     """A baseline explanation: uniform noise, the same for any model."""
+
     def explain(model, inputs, targets):
         return np.random.default_rng(seed).random(np.asarray(inputs).shape[:3]).astype(np.float32)
+
     return explain
 
 
@@ -88,6 +92,7 @@ def ssim(a: np.ndarray, b: np.ndarray, window: int = 7) -> float:
     using sample covariances and cropping the borders, so its values differ slightly; tests check this one
     against a direct window-by-window computation.
     """
+
     def unit(m):
         m = np.asarray(m, np.float64)
         return (m - m.min()) / (np.ptp(m) or 1.0)
@@ -141,10 +146,15 @@ def _nanmean(values: np.ndarray) -> float | None:
 def summarize_similarity(per_image: Mapping[str, np.ndarray]) -> dict:
     """Means over the images where neither map is constant, and the counts of constant maps."""
     compared = ~(np.asarray(per_image["constant_reference"]) | np.asarray(per_image["constant_other"]))
-    return {"spearman": _nanmean(per_image["spearman"]), "spearman_abs": _nanmean(per_image["spearman_abs"]),
-            "ssim": _nanmean(per_image["ssim"]), "n_images": int(compared.size), "n_compared": int(compared.sum()),
-            "n_constant_reference": int(np.sum(per_image["constant_reference"])),
-            "n_constant_other": int(np.sum(per_image["constant_other"]))}
+    return {
+        "spearman": _nanmean(per_image["spearman"]),
+        "spearman_abs": _nanmean(per_image["spearman_abs"]),
+        "ssim": _nanmean(per_image["ssim"]),
+        "n_images": int(compared.size),
+        "n_compared": int(compared.sum()),
+        "n_constant_reference": int(np.sum(per_image["constant_reference"])),
+        "n_constant_other": int(np.sum(per_image["constant_other"])),
+    }
 
 
 def compare_maps(reference: np.ndarray, other: np.ndarray) -> dict:
@@ -152,15 +162,18 @@ def compare_maps(reference: np.ndarray, other: np.ndarray) -> dict:
     return summarize_similarity(map_similarity(reference, other))
 
 
-def model_similarity(model_a: keras.Model, model_b: keras.Model, inputs: np.ndarray, targets: np.ndarray,
-                     methods: Mapping[str, Explain]) -> dict[str, dict]:
+def model_similarity(
+    model_a: keras.Model, model_b: keras.Model, inputs: np.ndarray, targets: np.ndarray, methods: Mapping[str, Explain]
+) -> dict[str, dict]:
     """Calibration line: how similar are the maps of two independently trained models (e.g. seeds 42 and 43)?
 
     Randomisation similarities are read against this: two equally good but unrelated networks already
     differ this much. Returns {method: compare_maps(...)}.
     """
-    return {name: compare_maps(explain(model_a, inputs, targets), explain(model_b, inputs, targets))
-            for name, explain in methods.items()}
+    return {
+        name: compare_maps(explain(model_a, inputs, targets), explain(model_b, inputs, targets))
+        for name, explain in methods.items()
+    }
 
 
 # ----------------------------------------------------------------------------- model randomisation
@@ -188,14 +201,22 @@ def randomize_layers(model: keras.Model, layer_names: Sequence[str], seed: int) 
         # from whatever random state the process had, which would make reruns differ.
         config = {**layer.kernel_initializer.get_config(), "seed": seed + offset}
         initializer = layer.kernel_initializer.__class__.from_config(config)
-        layer.set_weights([np.asarray(initializer(w.shape)) if i == 0 else np.zeros(w.shape, "float32")
-                           for i, w in enumerate(layer.get_weights())])
+        layer.set_weights(
+            [
+                np.asarray(initializer(w.shape)) if i == 0 else np.zeros(w.shape, "float32")
+                for i, w in enumerate(layer.get_weights())
+            ]
+        )
     return copy
 
 
 def cascade_over_seeds(
-    model: keras.Model, inputs: np.ndarray, targets: np.ndarray, methods: Mapping[str, Explain],
-    layers_top_down: Sequence[str], seeds: Sequence[int],
+    model: keras.Model,
+    inputs: np.ndarray,
+    targets: np.ndarray,
+    methods: Mapping[str, Explain],
+    layers_top_down: Sequence[str],
+    seeds: Sequence[int],
 ) -> dict[str, dict[str, np.ndarray]]:
     """Cascading randomisation with several re-initialisation seeds; every randomised copy serves all methods.
 
@@ -250,17 +271,23 @@ def cascade_summary(per_image: Mapping[str, np.ndarray], layers_top_down: Sequen
 
 def similarity_record(per_image: Mapping[str, np.ndarray], digits: int = 4) -> dict[str, list]:
     """Per-image arrays as JSON-able nested lists, rounded to ``digits``; NaN (constant map) becomes null."""
+
     def plain(a):
         a = np.asarray(a)
         if a.dtype == bool:
             return a.tolist()
         return np.where(np.isnan(a), None, np.round(a.astype(float), digits)).tolist()
+
     return {key: plain(value) for key, value in per_image.items()}
 
 
 def cascading_randomization(
-    model: keras.Model, inputs: np.ndarray, targets: np.ndarray, explain: Explain,
-    layers_top_down: Sequence[str], seed: int = 0,
+    model: keras.Model,
+    inputs: np.ndarray,
+    targets: np.ndarray,
+    explain: Explain,
+    layers_top_down: Sequence[str],
+    seed: int = 0,
 ) -> list[dict]:
     """Single-seed cascading randomisation: ``cascade_summary`` rows for one explain function."""
     per_image = cascade_over_seeds(model, inputs, targets, {"maps": explain}, layers_top_down, [seed])["maps"]
@@ -271,10 +298,16 @@ def cascading_randomization(
 
 
 def randomization_examples(
-    model: keras.Model, inputs: np.ndarray, targets: np.ndarray, methods: dict[str, Explain],
-    layers_top_down: Sequence[str], seed: int = 0,
+    model: keras.Model,
+    inputs: np.ndarray,
+    targets: np.ndarray,
+    methods: dict[str, Explain],
+    layers_top_down: Sequence[str],
+    seed: int = 0,
 ) -> dict[str, list[np.ndarray]]:
     """Maps of the first input for the trained model and each cascading step: {method: [(H, W), ...]}."""
     with _one_function_per_copy():
-        steps = [model] + [randomize_layers(model, layers_top_down[:k], seed) for k in range(1, len(layers_top_down) + 1)]
+        steps = [model] + [
+            randomize_layers(model, layers_top_down[:k], seed) for k in range(1, len(layers_top_down) + 1)
+        ]
         return {name: [explain(m, inputs[:1], targets[:1])[0] for m in steps] for name, explain in methods.items()}

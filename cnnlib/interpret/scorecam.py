@@ -103,8 +103,12 @@ def score_cam(
     function = _masked_scores_function(model, path, score_layer, mask_upsample)
     weights = np.zeros((len(x), len(values), acts.shape[-1]), np.float32)
     for i in range(len(x)):
-        scores = np.concatenate([np.asarray(function(x[i], acts[i][..., chosen[i, s:s + batch_size]]))
-                                 for s in range(0, chosen.shape[1], batch_size)])  # (k, classes)
+        scores = np.concatenate(
+            [
+                np.asarray(function(x[i], acts[i][..., chosen[i, s : s + batch_size]]))
+                for s in range(0, chosen.shape[1], batch_size)
+            ]
+        )  # (k, classes)
         if probabilities:
             scores = np.asarray(tf.nn.softmax(scores, axis=-1))
         weights[i][:, chosen[i]] = scores[:, list(values)].T

@@ -43,7 +43,9 @@ def aligned_matrices(model: keras.Model, layer_name: str) -> tuple[np.ndarray, n
 
 
 def normalise(up: np.ndarray) -> np.ndarray:
-    """Each (H, W) map divided by its largest magnitude: [0, 1] for maps >= 0, [-1, 1] for signed ones; zero maps stay zero."""
+    """Each (H, W) map divided by its largest magnitude: [0, 1] for maps >= 0, [-1, 1] for signed ones.
+
+    Zero maps stay zero."""
     flat = up.reshape(-1, *up.shape[-2:])
     peak = np.abs(flat).reshape(len(flat), -1).max(axis=1)
     return (flat / np.where(peak > 0, peak, 1)[:, None, None]).reshape(up.shape).astype(np.float32)

@@ -36,8 +36,21 @@ from cnnlib.model_graph import (
 
 SATURATING = ("softmax", "sigmoid", "log_softmax")  # output activations whose input is the class score
 RECTIFIERS = ("relu", "relu6")  # activations with a guided rule
-NO_GUIDED_RULE = ("swish", "silu", "gelu", "elu", "selu", "leaky_relu", "mish", "hard_swish", "hard_silu",
-                  "celu", "softplus", "glu", "log_sigmoid")
+NO_GUIDED_RULE = (
+    "swish",
+    "silu",
+    "gelu",
+    "elu",
+    "selu",
+    "leaky_relu",
+    "mish",
+    "hard_swish",
+    "hard_silu",
+    "celu",
+    "softplus",
+    "glu",
+    "log_sigmoid",
+)
 _NO_RULE_LAYERS = (keras.layers.LeakyReLU, keras.layers.ELU, keras.layers.PReLU)
 _CONV = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.SeparableConv2D)
 
@@ -188,8 +201,10 @@ def _build_view(model: keras.Model, guided: bool, score_layer: str | None) -> Vi
 
     def call(layer, path, *args, **kwargs):
         if path in outputs:
-            raise ExplainError(f"Layer {path!r} is called more than once (a shared layer); explain a model "
-                               "whose layers are each used once.")
+            raise ExplainError(
+                f"Layer {path!r} is called more than once (a shared layer); explain a model "
+                "whose layers are each used once."
+            )
         linear = make_linear and layer is last
         copy = _clone(layer, guided=guided, linear=linear, name=path.replace("/", "__"), no_rule=no_rule)
         result = copy(args[0]) if isinstance(copy, keras.layers.Identity) else copy(*args, **kwargs)
@@ -220,11 +235,13 @@ def _build_view(model: keras.Model, guided: bool, score_layer: str | None) -> Vi
 
 def _structure(model: keras.Model) -> tuple:
     """What the copy depends on besides weight values: layers, their types and activations."""
-    return tuple((path, id(layer), type(layer).__name__, activation_name(getattr(layer, "activation", None)))
-                 for path, layer in iter_layers(model))
+    return tuple(
+        (path, id(layer), type(layer).__name__, activation_name(getattr(layer, "activation", None)))
+        for path, layer in iter_layers(model)
+    )
 
 
-_VIEWS: "weakref.WeakKeyDictionary[keras.Model, dict]" = weakref.WeakKeyDictionary()
+_VIEWS: weakref.WeakKeyDictionary[keras.Model, dict] = weakref.WeakKeyDictionary()
 
 
 def view(model: keras.Model, guided: bool = False, score_layer: str | None = None) -> View:
