@@ -263,3 +263,27 @@ def plot_deletion_insertion(curves: Mapping[str, Mapping[str, np.ndarray]], titl
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def plot_confusion_many(matrices: Mapping[str, np.ndarray], classes: Sequence[str], title: str) -> plt.Figure:
+    """Row-normalised confusion matrices for many classes (e.g. 96 x 96), side by side, no cell numbers.
+
+    Rows are true classes, columns predicted; colour is the share of the row (0..1); every class is
+    named on both axes in small type, so the figure stays readable when zoomed.
+    """
+    n = len(classes)
+    fig, axes = plt.subplots(1, len(matrices), figsize=(7.5 * len(matrices), 7.8), squeeze=False)
+    for ax, (name, matrix) in zip(axes[0], matrices.items()):
+        matrix = np.asarray(matrix, dtype=float)
+        shares = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
+        image = ax.imshow(shares, cmap="magma_r", vmin=0, vmax=1, interpolation="nearest")
+        ax.set_xticks(range(n), classes, rotation=90, fontsize=3.2)
+        ax.set_yticks(range(n), classes, fontsize=3.2)
+        ax.tick_params(length=1, width=0.3, pad=1)
+        ax.set_xlabel("predicted")
+        ax.set_ylabel("true")
+        ax.set_title(name, fontsize=10)
+        fig.colorbar(image, ax=ax, fraction=0.035, pad=0.02, label="share of the true class")
+    fig.suptitle(title, fontsize=11)
+    fig.tight_layout()
+    return fig

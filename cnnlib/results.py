@@ -49,3 +49,11 @@ def read_results(name: str, folder: Path = config.RESULTS_DIR, notebook: str | N
         hint = f"Run notebooks/{notebook} first" if notebook else "Run the notebook that writes it first"
         raise FileNotFoundError(f"Results file {path} not found. {hint} (or `make report`).")
     return json.loads(path.read_text())
+
+
+def update_benchmarks(key: str, value: dict, path: Path | None = None) -> Path:
+    """Set ``key`` in ``results/benchmarks.json`` (read-modify-write, atomic), leaving every other key as it was."""
+    path = Path(path or config.RESULTS_DIR / "benchmarks.json")
+    current = json.loads(path.read_text()) if path.is_file() else {}
+    current[key] = value
+    return atomic_write_bytes(path, (json.dumps(current, indent=2, sort_keys=True, default=_plain) + "\n").encode())

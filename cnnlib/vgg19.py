@@ -14,12 +14,8 @@ The classifier is one functional model (base layers, then ``flatten`` -> ``logit
 
 from __future__ import annotations
 
-import hashlib
-import io
-import json
 import os
 import weakref
-import zipfile
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -29,8 +25,8 @@ import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
-from cnnlib import config
-from cnnlib.files import atomic_write_bytes, file_digest, file_sha256
+from cnnlib import config, feature_cache
+from cnnlib.files import file_digest, file_sha256
 from cnnlib.training import compile_model, fit, set_seed
 
 ENV_VAR = "CNNLIB_VGG19_WEIGHTS"
@@ -131,11 +127,12 @@ def build_classifier(base: keras.Model, head: keras.Model) -> keras.Model:
     return keras.Model(base.input, outputs, name="vgg19")
 
 
-def _features_key(weights: WeightsInfo, split_key: str, image_size: int, dtype_policy: str) -> str:
-    identity = {"weights": weights.sha256 or f"{weights.source}-seed{weights.seed}", "split": split_key,
-                "preprocessing": PREPROCESSING, "size": image_size, "policy": dtype_policy,
-                "keras": keras.__version__}
-    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
+def features_identity(weights: WeightsInfo, base: keras.Model) -> str:
+    """The feature cache's key for ``base`` (see ``feature_cache.identity_key``): weights, preprocessing,
+    output layer and input size."""
+    return feature_cache.identity_key(
+        weights=weights.sha256 or f"{weights.source}-seed{weights.seed}", preprocessing=PREPROCESSING,
+        layer=base.layers[-1].name, input_shape=list(base.input.shape[1:]), model="vgg19_notop")
 
 
 _FORWARD: "weakref.WeakKeyDictionary[keras.Model, tf.types.experimental.GenericFunction]" = weakref.WeakKeyDictionary()
@@ -160,29 +157,22 @@ def extract_features(base: keras.Model, images: np.ndarray, batch_size: int = 16
 
 
 def cached_features(
-    base: keras.Model, weights: WeightsInfo, arrays: Arrays, split_key: str, batch_size: int = 16
+    base: keras.Model, weights: WeightsInfo, arrays: Arrays, split_key: str | None = None, batch_size: int = 16
 ) -> Arrays:
-    """``extract_features`` for every split, cached on disk by (weights, split, preprocessing, size, dtype).
+    """``extract_features`` for every split, through the per-image cache (``cnnlib.feature_cache``).
 
-    A cache file that cannot be read or has the wrong shape is rebuilt, never trusted.
+    An image already seen in any split, split seed or class list (same pixels, weights, preprocessing
+    and size) is read, not recomputed; the features are bit-identical to ``extract_features``.
+    ``split_key`` is no longer part of the key (kept so existing calls work).
     """
-    size = arrays[next(iter(arrays))][0].shape[1]
-    key = _features_key(weights, split_key, size, keras.config.dtype_policy().name)
-    path = config.cache_dir() / f"vgg19_features_{key}.npz"
-    expected = {s: len(y) for s, (_, y) in arrays.items()}
-    if path.is_file():
-        try:
-            with np.load(path) as stored:
-                features = {s: (stored[f"f_{s}"], arrays[s][1]) for s in arrays}
-            if all(len(features[s][0]) == n for s, n in expected.items()):
-                return features
-        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
-            pass
-        path.unlink(missing_ok=True)
-    features = {s: (extract_features(base, x, batch_size, f"VGG19 features ({s})"), y) for s, (x, y) in arrays.items()}
-    buffer = io.BytesIO()
-    np.savez(buffer, **{f"f_{s}": f for s, (f, _) in features.items()})
-    atomic_write_bytes(path, buffer.getvalue())
+    identity = features_identity(weights, base)
+    forward = compiled_forward(base)
+    shape = tuple(base.output.shape[1:])
+    features = {}
+    for split, (x, y) in arrays.items():
+        values, _ = feature_cache.cached_image_features(
+            lambda batch: forward(preprocess(batch)), identity, x, shape, batch_size, f"VGG19 features ({split})")
+        features[split] = (values, y)
     return features
 
 

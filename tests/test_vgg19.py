@@ -80,15 +80,17 @@ def test_feature_cache_is_reused_and_rebuilt_when_truncated():
     base, info = vgg19.load_base({vgg19.ENV_VAR: "random"}, image_size=SIZE)
     arrays = _tiny_arrays()
     first = vgg19.cached_features(base, info, arrays, split_key="k")
-    (cache_file,) = config.cache_dir().glob("vgg19_features_*.npz")
-    cache_file.write_bytes(cache_file.read_bytes()[:100])  # a truncated cache must not be trusted
+    files = sorted(config.cache_dir().glob("features/*/*/*.npy"))
+    assert len(files) == 10  # one file per image
+    files[0].write_bytes(files[0].read_bytes()[:100])  # a truncated cache file must not be trusted
     second = vgg19.cached_features(base, info, arrays, split_key="k")
-    np.testing.assert_array_equal(first["val"][0], second["val"][0])
-    vgg19.cached_features(base, info, arrays, split_key="other split")
-    assert len(list(config.cache_dir().glob("vgg19_features_*.npz"))) == 2  # a new key, a new file
+    for split in arrays:
+        np.testing.assert_array_equal(first[split][0], second[split][0])
+    vgg19.cached_features(base, info, arrays, split_key="other split")  # the split key is not part of the key
+    assert len(list(config.cache_dir().glob("features/*/*/*.npy"))) == 10
     other_base, other_info = vgg19.load_base({vgg19.ENV_VAR: "random"}, seed=99, image_size=SIZE)
     other = vgg19.cached_features(other_base, other_info, arrays, split_key="k")  # other weights: not reused
-    assert len(list(config.cache_dir().glob("vgg19_features_*.npz"))) == 3
+    assert len(list(config.cache_dir().glob("features/*/*/*.npy"))) == 20
     assert not np.array_equal(other["val"][0], first["val"][0])
 
 
