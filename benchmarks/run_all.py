@@ -6,17 +6,17 @@ same process (cached vs cold, ours vs the peer library, bfloat16 vs float32) are
 
 from __future__ import annotations
 
-import json
 import platform
 import sys
 
 import bench_interpret
+import bench_perf
 import bench_pipeline
 import bench_vgg19
 import bench_zoo
 
 from cnnlib import config
-from cnnlib.results import package_versions
+from cnnlib.results import package_versions, update_benchmarks
 
 
 def main() -> None:
@@ -34,8 +34,12 @@ def main() -> None:
     print("\n== Grad-CAM on keras.applications models ==")
     summary["gradcam_zoo"] = bench_zoo.run()
     bench_zoo.show(summary["gradcam_zoo"])
+    print("\n== feature cache, GFLOP/s against matmul, process parallelism ==")
+    summary["perf"] = bench_perf.run(with_parallel="--no-parallel" not in sys.argv)
+    bench_perf.show(summary["perf"])
     path = config.RESULTS_DIR / "benchmarks.json"
-    path.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    for key, value in summary.items():  # read-modify-write: keys written elsewhere (e.g. "scale") stay
+        update_benchmarks(key, value, path)
     print("\nwrote", path.relative_to(config.REPO_ROOT))
 
 
