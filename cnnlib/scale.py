@@ -5,7 +5,8 @@ which ``val_per_class`` (5) are held out for early stopping, and up to ``max_tes
 images from the rest. Decoded images live in one memory-mapped ``.npy`` file in the cache (each
 split a contiguous slice, so nothing is held in memory twice); VGG19 features come from the
 per-image cache (``cnnlib.feature_cache``). ``run_scale`` trains the custom networks and the VGG19
-head (under ``distribute.strategy()``: MirroredStrategy on several GPUs, a no-op otherwise) and
+head (``training`` and ``vgg19`` build under ``distribute.strategy()``: MirroredStrategy on several
+GPUs, a no-op otherwise) and
 reports mean per-class accuracy with a stratified bootstrap interval.
 
 Entry point: ``python -m cnnlib.scale`` writes ``results/scale_all.json`` and
@@ -146,14 +147,13 @@ def run_scale(
     key = manifest_key(manifest, size)
     arrays = split_arrays(manifest, decoded_images(manifest, root, size), classes)
     n = len(classes)
-    active = distribute.strategy()
+    active = distribute.strategy()  # training.train_variant and vgg19.train_head build under its scope
     models, records = {}, {}
-    with active.scope():
-        for variant in variants:
-            model, record = training.train_with_sources(variant, arrays, settings, seed, n_classes=n,
-                                                        data_key=f"scale-{key}")
-            models[variant] = model
-            records[variant] = {"epochs_run": record["epochs_run"], "best_epoch": record["best_epoch"]}
+    for variant in variants:
+        model, record = training.train_with_sources(variant, arrays, settings, seed, n_classes=n,
+                                                    data_key=f"scale-{key}")
+        models[variant] = model
+        records[variant] = {"epochs_run": record["epochs_run"], "best_epoch": record["best_epoch"]}
     y_test = arrays["test"][1]
     summary = {v: summarise(v, y_test, evaluation.predict_labels(m, arrays["test"][0]), classes, seed)
                for v, m in models.items()}
@@ -164,8 +164,7 @@ def run_scale(
         base, weights = vgg19.load_base(seed=config.SEED, image_size=size)
         features = vgg19.cached_features(base, weights, arrays)
         del base
-        with active.scope():
-            head, record = vgg19.train_head(features, settings, n, seed)
+        head, record = vgg19.train_head(features, settings, n, seed)
         summary["vgg19"] = summarise("vgg19", y_test, evaluation.predict_labels(head, features["test"][0]), classes, seed)
         summary["vgg19"]["val_accuracy"] = float(np.mean(evaluation.predict_labels(head, features["val"][0])
                                                          == features["val"][1]))

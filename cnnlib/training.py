@@ -10,7 +10,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from cnnlib import config
+from cnnlib import config, distribute
 from cnnlib.architectures import ARCHITECTURES, VARIANTS, build_model
 from cnnlib.files import atomic_write, atomic_write_bytes, sweep_once
 
@@ -124,7 +124,8 @@ def train_variant(
         except Exception:  # noqa: BLE001 - any unreadable cache (truncated zip, bad JSON) is retrained
             model_file.unlink(missing_ok=True)
     set_seed(seed)
-    model = compile_model(build_model(architecture, n_classes, name=variant), settings)
+    with distribute.strategy().scope():  # several GPUs: MirroredStrategy; else a no-op
+        model = compile_model(build_model(architecture, n_classes, name=variant), settings)
     record: dict = {"variant": variant, "architecture": architecture, "transferred_from": source,
                     "transferred_layers": []}
     if source_model is not None:

@@ -25,7 +25,7 @@ import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
-from cnnlib import config, feature_cache
+from cnnlib import config, distribute, feature_cache
 from cnnlib.files import file_digest, file_sha256
 from cnnlib.training import compile_model, fit, set_seed
 
@@ -181,7 +181,8 @@ def train_head(
 ) -> tuple[keras.Model, dict]:
     """Train the new classification layer on cached features (Table 2 settings, early stopping)."""
     set_seed(seed)
-    head = compile_model(build_head(features["train"][0].shape[1:], n_classes), settings)
+    with distribute.strategy().scope():  # several GPUs: MirroredStrategy; else a no-op
+        head = compile_model(build_head(features["train"][0].shape[1:], n_classes), settings)
     return head, fit(head, features, settings)
 
 
