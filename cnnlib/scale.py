@@ -129,11 +129,13 @@ def summarise(name: str, y_true: np.ndarray, y_pred: np.ndarray, classes: Sequen
     """Mean per-class accuracy with its interval, overall accuracy, 10 easiest and hardest classes, confusion."""
     stats = evaluation.mean_per_class_accuracy(y_true, y_pred, len(classes), seed=seed)
     per_class = dict(zip(classes, (round(a, 6) for a in stats.pop("per_class"))))
-    ranked = sorted(per_class, key=lambda c: (-per_class[c], c))
+    counts = dict(zip(classes, np.bincount(y_true, minlength=len(classes)).tolist()))
+    easiest = sorted(per_class, key=lambda c: (-per_class[c], -counts[c], c))  # ties: more test images first
+    hardest = sorted(per_class, key=lambda c: (per_class[c], -counts[c], c))
     return {"model": name, "mean_per_class_accuracy": stats.pop("mean"), "interval": stats,
             "overall_accuracy": float(np.mean(y_true == y_pred)), "n_test": int(len(y_true)),
-            "easiest_10": [[c, per_class[c]] for c in ranked[:10]],
-            "hardest_10": [[c, per_class[c]] for c in ranked[::-1][:10]], "per_class_accuracy": per_class,
+            "easiest_10": [[c, per_class[c], counts[c]] for c in easiest[:10]],  # [class, accuracy, test images]
+            "hardest_10": [[c, per_class[c], counts[c]] for c in hardest[:10]], "per_class_accuracy": per_class,
             "confusion": evaluation.split_metrics(y_true, y_pred, len(classes))["confusion"]}
 
 

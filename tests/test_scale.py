@@ -65,6 +65,7 @@ def test_run_scale_end_to_end_writes_results_and_figure(tmp_path, monkeypatch):
     for model in payload["models"].values():
         assert 0 <= model["interval"]["ci"][0] <= model["mean_per_class_accuracy"] <= model["interval"]["ci"][1] <= 1
         assert np.asarray(model["confusion"]).sum() == 16 and len(model["easiest_10"]) == len(CLASSES)
+        assert all(n == 4 for _, _, n in model["easiest_10"])  # [class, accuracy, test images]
     assert payload["distribution"] == "default (one device)"
     results.write_results("scale_test", payload, folder=tmp_path)
     assert json.loads((tmp_path / "scale_test.json").read_text())["protocol"]["images"] == {"test": 16, "train": 16, "val": 8}
