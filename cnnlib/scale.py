@@ -228,7 +228,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
     results.write_results(args.name, payload)
     figure = plots.save_figure(confusion_figure(payload), "scale_confusion", dpi=150)
     seconds = time.perf_counter() - start
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    peak = usage.ru_maxrss / 1024
     for name, model in payload["models"].items():
         low, high = model["interval"]["ci"]
         print(f"{name:16s} mean per-class accuracy {100 * model['mean_per_class_accuracy']:5.1f}% "
@@ -236,7 +237,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
     print(f"wrote results/{args.name}.json and {figure.name}; {seconds:.0f} s, peak memory {peak:.0f} MiB")
     if args.record_benchmark:
         results.update_benchmarks("scale", {
-            "wall_seconds": round(seconds, 1), "peak_rss_mib": round(peak, 1), "classes": len(classes),
+            "wall_seconds": round(seconds, 1), "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 1),
+            "peak_rss_mib": round(peak, 1), "classes": len(classes),
             "images": payload["protocol"]["images"], "variants": list(payload["training"]),
             "vgg19_weights": payload.get("vgg19_weights", {}).get("label"), "cpu_count": __import__("os").cpu_count(),
             "note": "one run, cold caches, nice -n 10 on a 2-core machine shared with other jobs"})
