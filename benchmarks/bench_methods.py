@@ -14,12 +14,11 @@ stored with the numbers; time scales linearly with them.
 
 from __future__ import annotations
 
-import json
 import sys
 import time  # noqa: E402
 
 import numpy as np  # noqa: E402
-from timing import median_seconds  # noqa: E402
+from timing import median_seconds, update_benchmarks  # noqa: E402
 
 from cnnlib import architectures, config, interpret, training, vgg19  # first: imports TensorFlow quietly
 
@@ -183,8 +182,4 @@ if __name__ == "__main__":
     result = run()
     show(result)
     if "--update" in sys.argv:
-        path = config.RESULTS_DIR / "benchmarks.json"
-        summary = json.loads(path.read_text())
-        summary["methods"] = result
-        path.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
-        print("updated", path.relative_to(config.REPO_ROOT))
+        update_benchmarks("methods", result)

@@ -6,24 +6,26 @@ same process (cached vs cold, ours vs the peer library, bfloat16 vs float32) are
 
 from __future__ import annotations
 
-import json
 import platform
 import sys
 
 import bench_explore
 import bench_interpret
 import bench_methods
+import bench_perf
 import bench_pipeline
 import bench_vgg19
 import bench_zoo
 
 from cnnlib import config
-from cnnlib.results import package_versions
+from cnnlib.results import package_versions, update_benchmarks
 
 
 def main() -> None:
-    summary = {"machine": {"cpus": __import__("os").cpu_count(), "platform": platform.platform()},
-               "packages": package_versions()}
+    summary = {
+        "machine": {"cpus": __import__("os").cpu_count(), "platform": platform.platform()},
+        "packages": package_versions(),
+    }
     print("== pipeline ==")
     summary["pipeline"] = bench_pipeline.run(with_notebooks="--no-notebooks" not in sys.argv)
     bench_pipeline.show(summary["pipeline"])
@@ -42,8 +44,12 @@ def main() -> None:
     print("\n== every explanation method, arch3_transfer and VGG19 ==")
     summary["methods"] = bench_methods.run()
     bench_methods.show(summary["methods"])
+    print("\n== feature cache, GFLOP/s against matmul, process parallelism ==")
+    summary["perf"] = bench_perf.run(with_parallel="--no-parallel" not in sys.argv)
+    bench_perf.show(summary["perf"])
     path = config.RESULTS_DIR / "benchmarks.json"
-    path.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    for key, value in summary.items():  # read-modify-write: keys written elsewhere (e.g. "scale") stay
+        update_benchmarks(key, value, path)
     print("\nwrote", path.relative_to(config.REPO_ROOT))
 
 

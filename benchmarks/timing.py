@@ -19,14 +19,8 @@ def median_seconds(fn, repeats: int = 3, warmup: bool = False) -> float:
 
 
 def update_benchmarks(key: str, result: dict) -> None:
-    """Store ``result`` under ``key`` in results/benchmarks.json, keeping every other key (read-modify-write)."""
-    import json
+    """Store ``result`` under ``key`` in results/benchmarks.json, keeping every other key, and say so."""
+    from cnnlib import config, results
 
-    from cnnlib import config
-    from cnnlib.files import atomic_write_bytes
-
-    path = config.RESULTS_DIR / "benchmarks.json"
-    summary = json.loads(path.read_text()) if path.is_file() else {}
-    summary[key] = result
-    atomic_write_bytes(path, (json.dumps(summary, indent=2, sort_keys=True) + "\n").encode())
+    path = results.update_benchmarks(key, result)
     print("updated", path.relative_to(config.REPO_ROOT), "key", key)

@@ -65,6 +65,7 @@ FIGURES: dict[str, FigureSpec] = {
     "sanity_cascade": FigureSpec("sanity_cascading_randomization", photo=False),
     "sanity_examples": FigureSpec("sanity_cascading_examples", photo=True),
     "sanity_faithfulness": FigureSpec("sanity_deletion_insertion", photo=False),
+    "scale_confusion": FigureSpec("scale_confusion", photo=False),  # written by `make scale`, not a notebook
 }
 
 CUSTOM_VARIANTS = ("arch1", "arch2", "arch2_transfer", "arch3", "arch3_transfer")

@@ -27,8 +27,13 @@ def split_metrics(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> dic
     correct, total = int(np.sum(y_true == y_pred)), int(len(y_true))
     low, high = wilson_interval(correct, total)
     matrix = confusion_matrix(y_true, y_pred, labels=list(range(n_classes)))
-    return {"accuracy": correct / total, "correct": correct, "n": total,
-            "ci95": [round(low, 6), round(high, 6)], "confusion": matrix.tolist()}
+    return {
+        "accuracy": correct / total,
+        "correct": correct,
+        "n": total,
+        "ci95": [round(low, 6), round(high, 6)],
+        "confusion": matrix.tolist(),
+    }
 
 
 def evaluate(model: keras.Model, data: Arrays, n_classes: int) -> dict[str, dict]:
@@ -48,7 +53,7 @@ def accuracy_table(metrics: dict[str, dict[str, dict]]) -> pd.DataFrame:
         ordered = [s for s in SPLIT_ORDER if s in per_split] + [s for s in per_split if s not in SPLIT_ORDER]
         rows[name] = {
             split: f"{100 * per_split[split]['accuracy']:.1f}% "
-                   f"[{100 * per_split[split]['ci95'][0]:.0f}, {100 * per_split[split]['ci95'][1]:.0f}]"
+            f"[{100 * per_split[split]['ci95'][0]:.0f}, {100 * per_split[split]['ci95'][1]:.0f}]"
             for split in ordered
         }
     return pd.DataFrame.from_dict(rows, orient="index")
@@ -58,3 +63,42 @@ def mean_sd(values) -> tuple[float, float]:
     """Mean and sample standard deviation (ddof = 1; 0 for a single value)."""
     values = np.asarray(values, dtype=float)
     return float(values.mean()), float(values.std(ddof=1)) if len(values) > 1 else 0.0
+
+
+def per_class_accuracy(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:
+    """Recall of each class, float (n_classes,); NaN for a class with no test image."""
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    counts = np.bincount(y_true, minlength=n_classes).astype(float)
+    hits = np.bincount(y_true[y_true == y_pred], minlength=n_classes).astype(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(counts > 0, hits / counts, np.nan)
+
+
+def mean_per_class_accuracy(
+    y_true: np.ndarray, y_pred: np.ndarray, n_classes: int, n_boot: int = 2000, seed: int = 0, level: float = 0.95
+) -> dict:
+    """Mean per-class accuracy (the usual Caltech-101 figure) with a stratified bootstrap interval.
+
+    Each bootstrap replicate resamples the test images of every class with replacement, within the
+    class (class sizes fixed), and recomputes the mean of the per-class accuracies; the interval is
+    the replicates' ``level`` percentile range. Returns {"mean", "ci", "level", "n_boot", "per_class"}.
+    """
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    per_class = per_class_accuracy(y_true, y_pred, n_classes)
+    present = np.flatnonzero(~np.isnan(per_class))
+    rng = np.random.default_rng(seed)
+    replicates = np.zeros(n_boot)
+    for c in present:
+        right = (y_pred[y_true == c] == c).astype(float)
+        draws = rng.integers(0, len(right), size=(n_boot, len(right)))
+        replicates += right[draws].mean(axis=1)
+    replicates /= len(present)
+    tail = (1 - level) / 2
+    low, high = np.quantile(replicates, [tail, 1 - tail])
+    return {
+        "mean": float(np.nanmean(per_class)),
+        "ci": [round(float(low), 6), round(float(high), 6)],
+        "level": level,
+        "n_boot": n_boot,
+        "per_class": per_class.tolist(),
+    }

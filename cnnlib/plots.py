@@ -9,7 +9,6 @@ import numpy as np
 import seaborn as sns
 
 
-
 def plot_examples(images: np.ndarray, titles: Sequence[str], ncols: int | None = None) -> plt.Figure:
     """A row (or grid) of uint8 images (N, H, W, 3) with titles."""
     ncols = ncols or len(images)
@@ -25,8 +24,18 @@ def plot_examples(images: np.ndarray, titles: Sequence[str], ncols: int | None =
 
 
 def _confusion_axes(ax: plt.Axes, matrix: np.ndarray, classes: Sequence[str], title: str, cbar: bool) -> None:
-    sns.heatmap(np.asarray(matrix), annot=True, fmt="d", cmap="Blues", cbar=cbar, square=True,
-                xticklabels=classes, yticklabels=classes, ax=ax, vmin=0)
+    sns.heatmap(
+        np.asarray(matrix),
+        annot=True,
+        fmt="d",
+        cmap="Blues",
+        cbar=cbar,
+        square=True,
+        xticklabels=classes,
+        yticklabels=classes,
+        ax=ax,
+        vmin=0,
+    )
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title(title, fontsize=10)
@@ -49,7 +58,7 @@ def plot_confusion_grid(
     ncols = min(ncols, len(matrices))
     nrows = int(np.ceil(len(matrices) / ncols))
     fig, axes = plt.subplots(nrows, ncols, figsize=(3.9 * ncols, 3.9 * nrows), squeeze=False)
-    for ax in axes.flat[len(matrices):]:
+    for ax in axes.flat[len(matrices) :]:
         ax.axis("off")
     for ax, (title, matrix) in zip(axes.flat, matrices.items()):
         _confusion_axes(ax, matrix, classes, title, cbar=False)
@@ -112,8 +121,9 @@ def _input_and_panels(image: np.ndarray, panels: Sequence[tuple[np.ndarray, str]
     return fig, axes
 
 
-def plot_argmax_patches(image: np.ndarray, boxes: Sequence[tuple[int, int, int, int]], labels: Sequence[str],
-                        title: str) -> plt.Figure:
+def plot_argmax_patches(
+    image: np.ndarray, boxes: Sequence[tuple[int, int, int, int]], labels: Sequence[str], title: str
+) -> plt.Figure:
     """The image with each box drawn, then each box's crop, labelled (the reference's Tables 8-9, 11)."""
     crops = [image[top:bottom, left:right] for top, left, bottom, right in boxes]
     fig, axes = _input_and_panels(image, list(zip(crops, labels)), title)
@@ -131,8 +141,13 @@ def plot_patches_of(image: np.ndarray, patches: Sequence, title: str) -> plt.Fig
 def plot_top_patches(crops: Mapping[str, Sequence[np.ndarray]], title: str) -> plt.Figure:
     """One row per channel, its top-k crops left to right (highest activation first)."""
     k = max(len(c) for c in crops.values())
-    fig, axes = plt.subplots(len(crops), k + 1, figsize=(1.25 * (k + 1), 1.3 * len(crops) + 0.5), squeeze=False,
-                             gridspec_kw={"width_ratios": [0.9] + [1] * k})
+    fig, axes = plt.subplots(
+        len(crops),
+        k + 1,
+        figsize=(1.25 * (k + 1), 1.3 * len(crops) + 0.5),
+        squeeze=False,
+        gridspec_kw={"width_ratios": [0.9] + [1] * k},
+    )
     for row, (label, row_crops) in zip(axes, crops.items()):
         for ax in row:
             ax.axis("off")
@@ -156,8 +171,14 @@ def plot_saliency_row(image: np.ndarray, maps: Mapping[str, np.ndarray], title: 
     return _input_and_panels(image, [(gradient_to_image(g), label) for label, g in maps.items()], title)[0]
 
 
-def plot_gradcam_grid(images: np.ndarray, cams: np.ndarray, classes: Sequence[str], title: str,
-                      alpha: float = 0.45, column_titles: Sequence[str] | None = None) -> plt.Figure:
+def plot_gradcam_grid(
+    images: np.ndarray,
+    cams: np.ndarray,
+    classes: Sequence[str],
+    title: str,
+    alpha: float = 0.45,
+    column_titles: Sequence[str] | None = None,
+) -> plt.Figure:
     """Table 13: rows = images (N, H, W, 3), columns = target classes; ``cams`` (N, K, H, W) in [0, 1] overlaid.
 
     ``column_titles`` replaces the "target: class" column titles (e.g. to compare two upsamplings).
@@ -192,8 +213,14 @@ def plot_seed_spread(rows: Sequence[Mapping], title: str, splits: Sequence[str] 
         for i, model in enumerate(models):
             values = np.array([r[split] for r in rows if r["model"] == model])
             ax.scatter(np.full(len(values), i) + np.linspace(-0.12, 0.12, len(values)), 100 * values, s=14, alpha=0.6)
-            ax.errorbar(i + 0.3, 100 * values.mean(), yerr=100 * values.std(ddof=1) if len(values) > 1 else 0,
-                        fmt="o", color="black", capsize=3)
+            ax.errorbar(
+                i + 0.3,
+                100 * values.mean(),
+                yerr=100 * values.std(ddof=1) if len(values) > 1 else 0,
+                fmt="o",
+                color="black",
+                capsize=3,
+            )
         ax.set_xticks(range(len(models)), models, rotation=30, ha="right")
         ax.set_title(f"{split} accuracy", fontsize=10)
         ax.grid(axis="y", alpha=0.3)
@@ -222,8 +249,9 @@ def plot_randomization_curves(results: Mapping[str, Sequence[Mapping]], title: s
     return fig
 
 
-def plot_map_grid(image: np.ndarray, maps: Mapping[str, Sequence[np.ndarray]], column_titles: Sequence[str],
-                  title: str) -> plt.Figure:
+def plot_map_grid(
+    image: np.ndarray, maps: Mapping[str, Sequence[np.ndarray]], column_titles: Sequence[str], title: str
+) -> plt.Figure:
     """Rows = methods, columns = conditions; each (H, W) map shown on its own scale, the input on the left."""
     ncols = len(column_titles) + 1
     fig, axes = plt.subplots(len(maps), ncols, figsize=(1.7 * ncols, 1.8 * len(maps) + 0.5), squeeze=False)
@@ -249,12 +277,39 @@ def plot_deletion_insertion(curves: Mapping[str, Mapping[str, np.ndarray]], titl
         for ax, key in zip(axes, ("deletion", "insertion")):
             x = np.linspace(0, 100, c[key].shape[1])
             ax.plot(x, c[key].mean(axis=0), label=method)
-    axes[0].set(title="deletion (lower is better)", xlabel="% of pixels replaced by blur, most important first",
-                ylabel="mean probability of the true class")
+    axes[0].set(
+        title="deletion (lower is better)",
+        xlabel="% of pixels replaced by blur, most important first",
+        ylabel="mean probability of the true class",
+    )
     axes[1].set(title="insertion (higher is better)", xlabel="% of pixels restored, most important first")
     for ax in axes:
         ax.grid(alpha=0.3)
     axes[1].legend(fontsize=8)
     fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_confusion_many(matrices: Mapping[str, np.ndarray], classes: Sequence[str], title: str) -> plt.Figure:
+    """Row-normalised confusion matrices for many classes (e.g. 96 x 96), side by side, no cell numbers.
+
+    Rows are true classes, columns predicted; colour is the share of the row (0..1); every class is
+    named on both axes in small type, so the figure stays readable when zoomed.
+    """
+    n = len(classes)
+    fig, axes = plt.subplots(1, len(matrices), figsize=(7.5 * len(matrices), 7.8), squeeze=False)
+    for ax, (name, matrix) in zip(axes[0], matrices.items()):
+        matrix = np.asarray(matrix, dtype=float)
+        shares = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
+        image = ax.imshow(shares, cmap="magma_r", vmin=0, vmax=1, interpolation="nearest")
+        ax.set_xticks(range(n), classes, rotation=90, fontsize=3.2)
+        ax.set_yticks(range(n), classes, fontsize=3.2)
+        ax.tick_params(length=1, width=0.3, pad=1)
+        ax.set_xlabel("predicted")
+        ax.set_ylabel("true")
+        ax.set_title(name, fontsize=10)
+        fig.colorbar(image, ax=ax, fraction=0.035, pad=0.02, label="share of the true class")
+    fig.suptitle(title, fontsize=11)
     fig.tight_layout()
     return fig

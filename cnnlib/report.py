@@ -43,23 +43,33 @@ def figure_keys(loaded: dict) -> dict[str, list[tuple[str, dict]]]:
     best = loaded["custom_summary"]["best_by_val"]
     fm, patches = loaded["feature_maps"], loaded["patches"]
     one = {  # slots holding a single figure
-        "examples": ("examples", {}), "curves": ("training_curves", {}),
-        "confusion_val": ("confusion_grid", {"split": "val"}), "confusion_test": ("confusion_grid", {"split": "test"}),
-        "confusion_best": ("confusion", {"model": best}), "confusion_vgg19": ("confusion", {"model": "vgg19"}),
+        "examples": ("examples", {}),
+        "curves": ("training_curves", {}),
+        "confusion_val": ("confusion_grid", {"split": "val"}),
+        "confusion_test": ("confusion_grid", {"split": "test"}),
+        "confusion_best": ("confusion", {"model": best}),
+        "confusion_vgg19": ("confusion", {"model": "vgg19"}),
         "argmax_custom": ("patches_argmax", {"model": best, "layer": patches["argmax_custom_layer"]}),
         "argmax_vgg19": ("patches_argmax", {"model": "vgg19", "layer": patches["argmax_vgg19_layer"]}),
-        "guided_custom": ("guided_backprop", {"model": best}), "guided_vgg19": ("guided_backprop", {"model": "vgg19"}),
-        "gradcam_custom": ("gradcam_grid", {"model": best}), "gradcam_vgg19": ("gradcam_grid", {"model": "vgg19"}),
-        "gradcam_upsampling": ("gradcam_upsampling", {"model": best}), "guided_gradcam": ("guided_gradcam", {}),
-        "accuracy_seeds": ("accuracy_seeds", {}), "accuracy_splits": ("accuracy_splits", {}),
-        "sanity_cascade": ("sanity_cascade", {}), "sanity_examples": ("sanity_examples", {}),
+        "guided_custom": ("guided_backprop", {"model": best}),
+        "guided_vgg19": ("guided_backprop", {"model": "vgg19"}),
+        "gradcam_custom": ("gradcam_grid", {"model": best}),
+        "gradcam_vgg19": ("gradcam_grid", {"model": "vgg19"}),
+        "gradcam_upsampling": ("gradcam_upsampling", {"model": best}),
+        "guided_gradcam": ("guided_gradcam", {}),
+        "accuracy_seeds": ("accuracy_seeds", {}),
+        "accuracy_splits": ("accuracy_splits", {}),
+        "sanity_cascade": ("sanity_cascade", {}),
+        "sanity_examples": ("sanity_examples", {}),
         "sanity_faithfulness": ("sanity_faithfulness", {}),
     }
     many = {
         "feature_maps": [("feature_maps", {"model": best, "layer": layer}) for layer in fm["custom_layers"]],
         "feature_maps_vgg19": [("feature_maps", {"model": "vgg19", "layer": layer}) for layer in fm["vgg19_layers"]],
-        "top9": [("patches_top9", {"model": model, "layer": layer})
-                 for model, layer in (key.split("/") for key in patches["top9_training_patches"])],
+        "top9": [
+            ("patches_top9", {"model": model, "layer": layer})
+            for model, layer in (key.split("/") for key in patches["top9_training_patches"])
+        ],
     }
     return {**{slot: [entry] for slot, entry in one.items()}, **many}
 
@@ -92,37 +102,68 @@ def collect(outputs: artifacts.Outputs | None = None) -> tuple[dict, list[Path]]
     provenance = vgg["provenance"]
     checksums = config.CHECKSUMS_FILE
     return {
-        "classes": split["classes"], "is_reference_run": tuple(split["classes"]) == config.CLASSES,
+        "classes": split["classes"],
+        "is_reference_run": tuple(split["classes"]) == config.CLASSES,
         "example_class": loaded["feature_maps"]["example_class"],
         "table1": [{"class": c, **split["counts"][c]} for c in [*split["classes"], "total"]],
-        "resize_method": split["resize_method"], "image_size": split["image_size"],
+        "resize_method": split["resize_method"],
+        "image_size": split["image_size"],
         "skipped_unreadable": len(split.get("skipped_unreadable", [])),
         "settings": loaded["arch1"]["provenance"]["training_settings"],
         "arch_tables": summary["tables"],
-        "variants": [{"name": v, "transferred_from": loaded[v]["training"]["transferred_from"] or "-",
-                      "epochs": loaded[v]["training"]["epochs_run"], "best_epoch": loaded[v]["training"]["best_epoch"],
-                      **{s: with_ci(loaded[v]["metrics"][s]) for s in ("train", "val", "test")}} for v in VARIANTS],
-        "best": best, "best_test": with_ci(loaded[best]["metrics"]["test"]),
-        "vgg19": {"weights": vgg["weights"], "head": vgg["head"], "preprocessing": vgg["preprocessing"],
-                  "fine_tune_block5": vgg["fine_tune_block5"], "epochs": vgg["training"]["epochs_run"],
-                  **{s: with_ci(vgg["metrics"][s]) for s in ("train", "val", "test")}},
-        "table10": [{"model": f"{best} (best custom)", **{s: with_ci(loaded[best]["metrics"][s]) for s in ("train", "val", "test")}},
-                    {"model": f"VGG19 [{vgg['weights']['label']}]", **{s: with_ci(vgg["metrics"][s]) for s in ("train", "val", "test")}}],
+        "variants": [
+            {
+                "name": v,
+                "transferred_from": loaded[v]["training"]["transferred_from"] or "-",
+                "epochs": loaded[v]["training"]["epochs_run"],
+                "best_epoch": loaded[v]["training"]["best_epoch"],
+                **{s: with_ci(loaded[v]["metrics"][s]) for s in ("train", "val", "test")},
+            }
+            for v in VARIANTS
+        ],
+        "best": best,
+        "best_test": with_ci(loaded[best]["metrics"]["test"]),
+        "vgg19": {
+            "weights": vgg["weights"],
+            "head": vgg["head"],
+            "preprocessing": vgg["preprocessing"],
+            "fine_tune_block5": vgg["fine_tune_block5"],
+            "epochs": vgg["training"]["epochs_run"],
+            **{s: with_ci(vgg["metrics"][s]) for s in ("train", "val", "test")},
+        },
+        "table10": [
+            {
+                "model": f"{best} (best custom)",
+                **{s: with_ci(loaded[best]["metrics"][s]) for s in ("train", "val", "test")},
+            },
+            {
+                "model": f"VGG19 [{vgg['weights']['label']}]",
+                **{s: with_ci(vgg["metrics"][s]) for s in ("train", "val", "test")},
+            },
+        ],
         "reference_rows": reference_rows(reference, ours),
         "reference_matrices": reference_matrix_checks(reference),
         "reference_best": reference["best_by_val"],
-        "interpret": {"example": loaded["feature_maps"]["image"], "gradcam_images": loaded["gradcam"]["images"],
-                      "guided_maps": loaded["guided_backprop"]["feature_maps_1_based"],
-                      "custom_last_layer": loaded["guided_backprop"]["custom_layer"],
-                      "vgg19_layers": loaded["feature_maps"]["vgg19_layers"],
-                      "top9_keys": list(loaded["patches"]["top9_training_patches"])},
+        "interpret": {
+            "example": loaded["feature_maps"]["image"],
+            "gradcam_images": loaded["gradcam"]["images"],
+            "guided_maps": loaded["guided_backprop"]["feature_maps_1_based"],
+            "custom_last_layer": loaded["guided_backprop"]["custom_layer"],
+            "vgg19_layers": loaded["feature_maps"]["vgg19_layers"],
+            "top9_keys": list(loaded["patches"]["top9_training_patches"]),
+        },
         "statistics": statistics_tables(loaded["statistics"]),
         "sanity": sanity_tables(loaded["sanity"]),
         "figures": figures,
-        "provenance": {"seed": provenance["seed"], "profile": provenance["profile"],
-                       "split_manifest": split["manifest"], "split_manifest_sha256": provenance["split_manifest_sha256"],
-                       "dataset_checksums_sha256": file_sha256(checksums), "images_verified": split["images_verified"],
-                       "packages": provenance["packages"]},
+        "provenance": {
+            "seed": provenance["seed"],
+            "profile": provenance["profile"],
+            "split_manifest": split["manifest"],
+            "split_manifest_sha256": provenance["split_manifest_sha256"],
+            "dataset_checksums_sha256": file_sha256(checksums),
+            "images_verified": split["images_verified"],
+            "packages": provenance["packages"],
+        },
     }, inputs
 
 
@@ -143,8 +184,11 @@ def build(outputs: artifacts.Outputs | None = None, output: Path | None = None) 
     output = Path(output or outputs.report_pdf)
     output.parent.mkdir(parents=True, exist_ok=True)
     source = "/" + SOURCE.relative_to(_typst_root(outputs)).as_posix()
-    pdf = typst.compile(str(_typst_root(outputs)) + source, root=str(_typst_root(outputs)),
-                        sys_inputs={"data": json.dumps(data, sort_keys=True)})
+    pdf = typst.compile(
+        str(_typst_root(outputs)) + source,
+        root=str(_typst_root(outputs)),
+        sys_inputs={"data": json.dumps(data, sort_keys=True)},
+    )
     return atomic_write_bytes(output, pdf)
 
 

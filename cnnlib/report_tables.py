@@ -54,8 +54,12 @@ def reference_rows(reference: Mapping, ours: Mapping[str, Mapping]) -> list[dict
         fallback = "weights" in ours[model] and not ours[model]["weights"]["is_imagenet"]
         for split in SPLITS:
             mine = ours[model]["metrics"][split]
-            entry = {"ours": with_ci(mine), "reference": pct(ref[split]), "difference": "-",
-                     "role": "inferential" if split == "test" else "descriptive"}
+            entry = {
+                "ours": with_ci(mine),
+                "reference": pct(ref[split]),
+                "difference": "-",
+                "role": "inferential" if split == "test" else "descriptive",
+            }
             if ref[split] is not None and fallback:
                 entry["difference"] = "n/a (not ImageNet)"
             elif ref[split] is not None:
@@ -76,9 +80,17 @@ def reference_matrix_checks(reference: Mapping) -> list[dict]:
         total = sum(map(sum, matrix))
         diagonal = sum(matrix[i][i] for i in range(len(matrix)))
         acc = reference["accuracy"][model]
-        checks.append({"model": model, "labelled": reference["confusion_labelled"][model], "total": total,
-                       "diagonal": diagonal, "accuracy_from_matrix": pct(diagonal / total),
-                       "reported_val": pct(acc["val"]), "reported_test": pct(acc["test"])})
+        checks.append(
+            {
+                "model": model,
+                "labelled": reference["confusion_labelled"][model],
+                "total": total,
+                "diagonal": diagonal,
+                "accuracy_from_matrix": pct(diagonal / total),
+                "reported_val": pct(acc["val"]),
+                "reported_test": pct(acc["test"]),
+            }
+        )
     return checks
 
 
@@ -113,21 +125,45 @@ def ties(picks: Mapping[str, Mapping]) -> list[str]:
 def statistics_tables(stats: Mapping) -> dict:
     """Notebook 08: t-intervals over seeds and splits, picks with ties, the primary and secondary comparisons."""
     primary = (stats["primary"]["A"], stats["primary"]["B"])
-    comparisons = [{
-        "a": r["A"], "b": r["B"], "role": "primary" if (r["A"], r["B"]) == primary else "secondary",
-        "a_only": r["a_only"], "b_only": r["b_only"], "difference": points(r["difference"], r["ci"]),
-        "p": p_value(r["p"]), "p_holm": "-" if (r["A"], r["B"]) == primary else p_value(r["p_holm"]),
-    } for r in stats["comparisons"]]
-    bootstrap = [{"pair": pair, **{("seeds" if level.startswith("seeds") else "images"): points(r["difference"], r["ci"])
-                                   for level, r in by_level.items()}} for pair, by_level in stats["bootstrap"].items()]
+    comparisons = [
+        {
+            "a": r["A"],
+            "b": r["B"],
+            "role": "primary" if (r["A"], r["B"]) == primary else "secondary",
+            "a_only": r["a_only"],
+            "b_only": r["b_only"],
+            "difference": points(r["difference"], r["ci"]),
+            "p": p_value(r["p"]),
+            "p_holm": "-" if (r["A"], r["B"]) == primary else p_value(r["p_holm"]),
+        }
+        for r in stats["comparisons"]
+    ]
+    bootstrap = [
+        {
+            "pair": pair,
+            **{
+                ("seeds" if level.startswith("seeds") else "images"): points(r["difference"], r["ci"])
+                for level, r in by_level.items()
+            },
+        }
+        for pair, by_level in stats["bootstrap"].items()
+    ]
     return {
-        "seeds": ", ".join(str(s) for s in stats["seeds"]), "split_seeds": ", ".join(str(s) for s in stats["split_seeds"]),
-        "first_seed": str(stats["seeds"][0]), "n_seeds": len(stats["seeds"]),
-        "seed_summary": _summary_rows(stats["seed_summary"]), "split_summary": _summary_rows(stats["split_summary"]),
-        "picks_seed": pick_counts(stats["best_by_val_per_seed"]), "picks_split": pick_counts(stats["best_by_val_per_split"]),
+        "seeds": ", ".join(str(s) for s in stats["seeds"]),
+        "split_seeds": ", ".join(str(s) for s in stats["split_seeds"]),
+        "first_seed": str(stats["seeds"][0]),
+        "n_seeds": len(stats["seeds"]),
+        "seed_summary": _summary_rows(stats["seed_summary"]),
+        "split_summary": _summary_rows(stats["split_summary"]),
+        "picks_seed": pick_counts(stats["best_by_val_per_seed"]),
+        "picks_split": pick_counts(stats["best_by_val_per_split"]),
         "ties": ties(stats["best_by_val_per_seed"]) + ties(stats["best_by_val_per_split"]),
-        "primary": stats["primary"]["statement"], "comparisons": comparisons, "bootstrap": bootstrap,
-        "n_boot": stats["n_boot"], "weights": stats["vgg19_weights"], "vgg19_base_seed": stats["vgg19_base_seed"],
+        "primary": stats["primary"]["statement"],
+        "comparisons": comparisons,
+        "bootstrap": bootstrap,
+        "n_boot": stats["n_boot"],
+        "weights": stats["vgg19_weights"],
+        "vgg19_base_seed": stats["vgg19_base_seed"],
     }
 
 
@@ -146,30 +182,60 @@ def sanity_tables(sanity: Mapping) -> dict:
 
     final = {m: cascade[m][-1] for m in methods}
     return {
-        "model": sanity["model"], "n_images": sanity["n_images"], "methods": methods, "steps": steps,
-        "seeds": ", ".join(str(s) for s in sanity["randomization_seeds"]), "n_seeds": len(sanity["randomization_seeds"]),
-        "cascade": [{"step": step, **{m: triple(cascade[m][i]) for m in methods},
-                     **{f"{m} constant": str(cascade[m][i]["n_constant_randomized"]) for m in methods}}
-                    for i, step in enumerate(steps)],
+        "model": sanity["model"],
+        "n_images": sanity["n_images"],
+        "methods": methods,
+        "steps": steps,
+        "seeds": ", ".join(str(s) for s in sanity["randomization_seeds"]),
+        "n_seeds": len(sanity["randomization_seeds"]),
+        "cascade": [
+            {
+                "step": step,
+                **{m: triple(cascade[m][i]) for m in methods},
+                **{f"{m} constant": str(cascade[m][i]["n_constant_randomized"]) for m in methods},
+            }
+            for i, step in enumerate(steps)
+        ],
         "calibration_models": " and ".join(sanity["calibration"]["models"]),
         "calibration": [{"method": m, "similarity": triple(v)} for m, v in calibration.items()],
-        "data_randomization": [{"method": m, "similarity": triple(v), "constant": str(v["n_constant_other"])}
-                               for m, v in sanity["data_randomization"].items()],
+        "data_randomization": [
+            {"method": m, "similarity": triple(v), "constant": str(v["n_constant_other"])}
+            for m, v in sanity["data_randomization"].items()
+        ],
         "random_label_accuracy": {k: pct(v) for k, v in sanity["random_label_model_accuracy"].items()},
-        "final": {m: {"spearman": num(r["spearman"]), "spearman_abs": num(r["spearman_abs"]), "ssim": num(r["ssim"]),
-                      "constant": str(r["n_constant_randomized"]), "pairs": str(r["n_seeds"] * sanity["n_images"]),
-                      "calibration_abs": num(calibration[m]["spearman_abs"]),
-                      "above_calibration": bool(r["spearman_abs"] is not None
-                                                and r["spearman_abs"] > calibration[m]["spearman_abs"])}
-                  for m, r in final.items()},
-        "faithfulness": [{"method": m, "deletion": num(v["deletion AUC"], 3), "insertion": num(v["insertion AUC"], 3)}
-                         for m, v in sanity["faithfulness_auc"].items()],
-        "faithfulness_differences": [{"pair": f"{r['A']} - {r['B']}", "curve": r["curve"],
-                                      "difference": f"{num(r['difference'], 3, True)} [{num(r['ci'][0], 3, True)}, "
-                                                    f"{num(r['ci'][1], 3, True)}]"}
-                                     for r in sanity["faithfulness_differences"]],
-        "rise": [{"method": m, "deletion": num(v["deletion AUC"], 3), "insertion": num(v["insertion AUC"], 3)}
-                 for m, v in sanity["rise_auc"].items()],
-        "baseline": sanity["faithfulness_baseline"], "random_draws": sanity["random_draws"],
-        "faithfulness_images": sanity["faithfulness_images"], "faithfulness_steps": sanity["faithfulness_steps"],
+        "final": {
+            m: {
+                "spearman": num(r["spearman"]),
+                "spearman_abs": num(r["spearman_abs"]),
+                "ssim": num(r["ssim"]),
+                "constant": str(r["n_constant_randomized"]),
+                "pairs": str(r["n_seeds"] * sanity["n_images"]),
+                "calibration_abs": num(calibration[m]["spearman_abs"]),
+                "above_calibration": bool(
+                    r["spearman_abs"] is not None and r["spearman_abs"] > calibration[m]["spearman_abs"]
+                ),
+            }
+            for m, r in final.items()
+        },
+        "faithfulness": [
+            {"method": m, "deletion": num(v["deletion AUC"], 3), "insertion": num(v["insertion AUC"], 3)}
+            for m, v in sanity["faithfulness_auc"].items()
+        ],
+        "faithfulness_differences": [
+            {
+                "pair": f"{r['A']} - {r['B']}",
+                "curve": r["curve"],
+                "difference": f"{num(r['difference'], 3, True)} [{num(r['ci'][0], 3, True)}, "
+                f"{num(r['ci'][1], 3, True)}]",
+            }
+            for r in sanity["faithfulness_differences"]
+        ],
+        "rise": [
+            {"method": m, "deletion": num(v["deletion AUC"], 3), "insertion": num(v["insertion AUC"], 3)}
+            for m, v in sanity["rise_auc"].items()
+        ],
+        "baseline": sanity["faithfulness_baseline"],
+        "random_draws": sanity["random_draws"],
+        "faithfulness_images": sanity["faithfulness_images"],
+        "faithfulness_steps": sanity["faithfulness_steps"],
     }

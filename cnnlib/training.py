@@ -8,7 +8,7 @@ from dataclasses import asdict
 
 import numpy as np
 
-from cnnlib import config
+from cnnlib import config, distribute
 from cnnlib._tensorflow import keras, tf
 from cnnlib.architectures import ARCHITECTURES, VARIANTS, build_model
 from cnnlib.files import atomic_write, atomic_write_bytes, sweep_once
@@ -35,9 +35,7 @@ def compile_model(model: keras.Model, settings: config.TrainSettings) -> keras.M
     return model
 
 
-def fit(
-    model: keras.Model, data: Arrays, settings: config.TrainSettings, verbose: int = 0
-) -> dict:
+def fit(model: keras.Model, data: Arrays, settings: config.TrainSettings, verbose: int = 0) -> dict:
     """Train on ``data['train']`` with early stopping on ``data['val']``; best weights restored.
 
     Returns {"epochs_run", "best_epoch" (1-based), "history": {metric: [per epoch]}}.
@@ -47,8 +45,14 @@ def fit(
     )
     x, y = data["train"]
     history = model.fit(
-        x, y, validation_data=data["val"], batch_size=settings.batch_size,
-        epochs=settings.max_epochs, callbacks=[stopper], shuffle=True, verbose=verbose,
+        x,
+        y,
+        validation_data=data["val"],
+        batch_size=settings.batch_size,
+        epochs=settings.max_epochs,
+        callbacks=[stopper],
+        shuffle=True,
+        verbose=verbose,
     )
     curves = {k: [round(float(v), 6) for v in vals] for k, vals in history.history.items()}
     best = int(np.argmin(curves[settings.monitor])) + 1
@@ -76,9 +80,14 @@ def transfer_weights(source: keras.Model, target: keras.Model) -> list[str]:
 def _cache_key(variant: str, data_key: str, seed: int, settings: config.TrainSettings) -> str:
     architecture, source = VARIANTS[variant]
     recipe = {
-        "variant": variant, "layers": [asdict(s) for s in ARCHITECTURES[architecture]],
-        "source": source, "data": data_key, "seed": seed, "settings": asdict(settings),
-        "keras": keras.__version__, "tensorflow": tf.__version__,
+        "variant": variant,
+        "layers": [asdict(s) for s in ARCHITECTURES[architecture]],
+        "source": source,
+        "data": data_key,
+        "seed": seed,
+        "settings": asdict(settings),
+        "keras": keras.__version__,
+        "tensorflow": tf.__version__,
     }
     return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -123,9 +132,14 @@ def train_variant(
         except Exception:  # noqa: BLE001 - any unreadable cache (truncated zip, bad JSON) is retrained
             model_file.unlink(missing_ok=True)
     set_seed(seed)
-    model = compile_model(build_model(architecture, n_classes, name=variant), settings)
-    record: dict = {"variant": variant, "architecture": architecture, "transferred_from": source,
-                    "transferred_layers": []}
+    with distribute.strategy().scope():  # several GPUs: MirroredStrategy; else a no-op
+        model = compile_model(build_model(architecture, n_classes, name=variant), settings)
+    record: dict = {
+        "variant": variant,
+        "architecture": architecture,
+        "transferred_from": source,
+        "transferred_layers": [],
+    }
     if source_model is not None:
         record["transferred_layers"] = transfer_weights(source_model, model)
     record.update(fit(model, data, settings))
@@ -157,8 +171,12 @@ def train_all_variants(
 
 
 def train_on_permuted_labels(
-    variant: str, data: Arrays, seed: int = config.SEED, n_classes: int = len(config.CLASSES),
-    data_key: str | None = None, epochs: int = 60,
+    variant: str,
+    data: Arrays,
+    seed: int = config.SEED,
+    n_classes: int = len(config.CLASSES),
+    data_key: str | None = None,
+    epochs: int = 60,
 ) -> tuple[keras.Model, dict, Arrays]:
     """Adebayo et al.'s data randomisation: ``variant``'s architecture trained from scratch on the
     training images with labels permuted by ``seed``, for ``epochs`` epochs with no early stop

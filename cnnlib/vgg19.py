@@ -14,12 +14,8 @@ The classifier is one functional model (base layers, then ``flatten`` -> ``logit
 
 from __future__ import annotations
 
-import hashlib
-import io
-import json
 import os
 import weakref
-import zipfile
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -27,9 +23,9 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from cnnlib import config
+from cnnlib import config, distribute, feature_cache
 from cnnlib._tensorflow import keras, tf
-from cnnlib.files import atomic_write_bytes, file_digest, file_sha256
+from cnnlib.files import file_digest, file_sha256
 from cnnlib.training import compile_model, fit, set_seed
 
 ENV_VAR = "CNNLIB_VGG19_WEIGHTS"
@@ -64,9 +60,11 @@ class WeightsInfo:
         """What a notebook prints first: the weights, and a loud warning when they are not ImageNet."""
         if self.is_imagenet:
             return f"VGG19 weights used: {self.label}"
-        return (f"VGG19 weights used: {self.label}\n" + "!" * 78 + "\n!! NOT IMAGENET WEIGHTS: every VGG19 number "
-                "and figure below is a fallback result.\n!! Set CNNLIB_VGG19_WEIGHTS to the ImageNet notop file, "
-                "or run with internet access.\n" + "!" * 78)
+        return (
+            f"VGG19 weights used: {self.label}\n" + "!" * 78 + "\n!! NOT IMAGENET WEIGHTS: every VGG19 number "
+            "and figure below is a fallback result.\n!! Set CNNLIB_VGG19_WEIGHTS to the ImageNet notop file, "
+            "or run with internet access.\n" + "!" * 78
+        )
 
 
 _HOW_TO = (
@@ -97,7 +95,9 @@ def load_base(
         try:
             base = keras.applications.VGG19(include_top=False, weights=str(path), input_shape=shape)
         except (ValueError, OSError) as exc:
-            raise WeightsUnavailable(f"{ENV_VAR}={setting!r} is not a VGG19 notop weights file ({exc}). {_HOW_TO}") from exc
+            raise WeightsUnavailable(
+                f"{ENV_VAR}={setting!r} is not a VGG19 notop weights file ({exc}). {_HOW_TO}"
+            ) from exc
         is_imagenet = file_digest(path, "md5") == IMAGENET_NOTOP_MD5
         label = "ImageNet (local file)" if is_imagenet else f"local weights file {path.name} (not the ImageNet file)"
         return base, WeightsInfo("file", label, is_imagenet, sha256=file_sha256(path), path=str(path))
@@ -138,14 +138,19 @@ def build_classifier(base: keras.Model, head: keras.Model) -> keras.Model:
     return keras.Model(base.input, outputs, name="vgg19")
 
 
-def _features_key(weights: WeightsInfo, split_key: str, image_size: int, dtype_policy: str) -> str:
-    identity = {"weights": weights.sha256 or f"{weights.source}-seed{weights.seed}", "split": split_key,
-                "preprocessing": PREPROCESSING, "size": image_size, "policy": dtype_policy,
-                "keras": keras.__version__}
-    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
+def features_identity(weights: WeightsInfo, base: keras.Model) -> str:
+    """The feature cache's key for ``base`` (see ``feature_cache.identity_key``): weights, preprocessing,
+    output layer and input size."""
+    return feature_cache.identity_key(
+        weights=weights.sha256 or f"{weights.source}-seed{weights.seed}",
+        preprocessing=PREPROCESSING,
+        layer=base.layers[-1].name,
+        input_shape=list(base.input.shape[1:]),
+        model="vgg19_notop",
+    )
 
 
-_FORWARD: "weakref.WeakKeyDictionary[keras.Model, tf.types.experimental.GenericFunction]" = weakref.WeakKeyDictionary()
+_FORWARD: weakref.WeakKeyDictionary[keras.Model, tf.types.experimental.GenericFunction] = weakref.WeakKeyDictionary()
 
 
 def compiled_forward(model: keras.Model):
@@ -167,29 +172,23 @@ def extract_features(base: keras.Model, images: np.ndarray, batch_size: int = 16
 
 
 def cached_features(
-    base: keras.Model, weights: WeightsInfo, arrays: Arrays, split_key: str, batch_size: int = 16
+    base: keras.Model, weights: WeightsInfo, arrays: Arrays, split_key: str | None = None, batch_size: int = 16
 ) -> Arrays:
-    """``extract_features`` for every split, cached on disk by (weights, split, preprocessing, size, dtype).
+    """``extract_features`` for every split, through the per-image cache (``cnnlib.feature_cache``).
 
-    A cache file that cannot be read or has the wrong shape is rebuilt, never trusted.
+    An image already seen in any split, split seed or class list (same pixels, weights, preprocessing
+    and size) is read, not recomputed; the features are bit-identical to ``extract_features``.
+    ``split_key`` is no longer part of the key (kept so existing calls work).
     """
-    size = arrays[next(iter(arrays))][0].shape[1]
-    key = _features_key(weights, split_key, size, keras.config.dtype_policy().name)
-    path = config.cache_dir() / f"vgg19_features_{key}.npz"
-    expected = {s: len(y) for s, (_, y) in arrays.items()}
-    if path.is_file():
-        try:
-            with np.load(path) as stored:
-                features = {s: (stored[f"f_{s}"], arrays[s][1]) for s in arrays}
-            if all(len(features[s][0]) == n for s, n in expected.items()):
-                return features
-        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
-            pass
-        path.unlink(missing_ok=True)
-    features = {s: (extract_features(base, x, batch_size, f"VGG19 features ({s})"), y) for s, (x, y) in arrays.items()}
-    buffer = io.BytesIO()
-    np.savez(buffer, **{f"f_{s}": f for s, (f, _) in features.items()})
-    atomic_write_bytes(path, buffer.getvalue())
+    identity = features_identity(weights, base)
+    forward = compiled_forward(base)
+    shape = tuple(base.output.shape[1:])
+    features = {}
+    for split, (x, y) in arrays.items():
+        values, _ = feature_cache.cached_image_features(
+            lambda batch: forward(preprocess(batch)), identity, x, shape, batch_size, f"VGG19 features ({split})"
+        )
+        features[split] = (values, y)
     return features
 
 
@@ -198,7 +197,8 @@ def train_head(
 ) -> tuple[keras.Model, dict]:
     """Train the new classification layer on cached features (Table 2 settings, early stopping)."""
     set_seed(seed)
-    head = compile_model(build_head(features["train"][0].shape[1:], n_classes), settings)
+    with distribute.strategy().scope():  # several GPUs: MirroredStrategy; else a no-op
+        head = compile_model(build_head(features["train"][0].shape[1:], n_classes), settings)
     return head, fit(head, features, settings)
 
 
@@ -242,8 +242,9 @@ def fit_classifier(
     ``seed`` initialises the head; ``weights_seed`` (default: ``seed``) seeds the random-init
     fallback's base, so several head seeds can share one fallback base.
     """
-    base, weights = load_base(env, seed=seed if weights_seed is None else weights_seed,
-                              image_size=arrays["train"][0].shape[1])
+    base, weights = load_base(
+        env, seed=seed if weights_seed is None else weights_seed, image_size=arrays["train"][0].shape[1]
+    )
     features = cached_features(base, weights, arrays, split_key)
     head, record = train_head(features, settings, n_classes, seed)
     return VGG19Run(build_classifier(base, head), head, weights, features, record)

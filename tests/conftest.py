@@ -60,8 +60,14 @@ def _real_dataset_untouched():
 def _isolated_cache(tmp_path, monkeypatch):
     """Every test caches under its own tmp folder and never sees the user's settings."""
     monkeypatch.setenv("CNNLIB_CACHE_DIR", str(tmp_path / "cache"))
-    for name in ("CALTECH101_DIR", "CNNLIB_DATA_DIR", "CNNLIB_CLASSES", "CNNLIB_OUTPUT_DIR", "CNNLIB_SKIP_BAD_IMAGES",
-                 "CNNLIB_ALLOW_EXTRA_IMAGES"):
+    for name in (
+        "CALTECH101_DIR",
+        "CNNLIB_DATA_DIR",
+        "CNNLIB_CLASSES",
+        "CNNLIB_OUTPUT_DIR",
+        "CNNLIB_SKIP_BAD_IMAGES",
+        "CNNLIB_ALLOW_EXTRA_IMAGES",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 

@@ -19,8 +19,14 @@ DATASET = os.environ.get("CNNLIB_DATA_DIR") or os.environ.get("CALTECH101_DIR")
 OTHER_CLASSES = ["bonsai", "chandelier", "grand_piano", "helicopter", "watch"]
 # Smaller repeat counts than the committed run (each notebook ignores the ones it does not have): the point
 # here is that every notebook runs on other classes, not the numbers; the smoke profile trains 3 epochs.
-SMOKE_PARAMETERS = {"SEEDS": [42, 43], "SPLIT_SEEDS": [42, 1], "RANDOMIZATION_SEEDS": [42], "RANDOM_DRAWS": 2,
-                    "N_BOOT": 200, "PERMUTED_EPOCHS": 3}
+SMOKE_PARAMETERS = {
+    "SEEDS": [42, 43],
+    "SPLIT_SEEDS": [42, 1],
+    "RANDOMIZATION_SEEDS": [42],
+    "RANDOM_DRAWS": 2,
+    "N_BOOT": 200,
+    "PERMUTED_EPOCHS": 3,
+}
 
 
 def _committed_state() -> dict[str, str]:

@@ -17,10 +17,11 @@ def test_random_opt_in_is_seeded_and_labelled():
     base, info = vgg19.load_base({vgg19.ENV_VAR: "random"}, seed=3, image_size=SIZE)
     again, _ = vgg19.load_base({vgg19.ENV_VAR: "random"}, seed=3, image_size=SIZE)
     assert info.source == "random" and not info.is_imagenet and "RANDOM INIT (seed 3)" in info.label
-    np.testing.assert_array_equal(base.get_layer("block1_conv1").get_weights()[0],
-                                  again.get_layer("block1_conv1").get_weights()[0])
-    assert len([l for l in base.layers if "conv" in l.name]) == 16
-    assert len([l for l in base.layers if "pool" in l.name]) == 5
+    np.testing.assert_array_equal(
+        base.get_layer("block1_conv1").get_weights()[0], again.get_layer("block1_conv1").get_weights()[0]
+    )
+    assert len([layer for layer in base.layers if "conv" in layer.name]) == 16
+    assert len([layer for layer in base.layers if "pool" in layer.name]) == 5
 
 
 def test_local_weights_file_loads_exactly(tmp_path):
@@ -57,8 +58,10 @@ def test_missing_weights_say_how_to_provide_them(tmp_path, monkeypatch):
 
 def _tiny_arrays(seed=0):
     rng = np.random.default_rng(seed)
-    return {s: (rng.integers(0, 256, (n, SIZE, SIZE, 3), dtype=np.uint8), np.arange(n, dtype=np.int32) % 2)
-            for s, n in (("train", 6), ("val", 4))}
+    return {
+        s: (rng.integers(0, 256, (n, SIZE, SIZE, 3), dtype=np.uint8), np.arange(n, dtype=np.int32) % 2)
+        for s, n in (("train", 6), ("val", 4))
+    }
 
 
 def test_classifier_is_flat_and_equals_head_on_features():
@@ -80,15 +83,17 @@ def test_feature_cache_is_reused_and_rebuilt_when_truncated():
     base, info = vgg19.load_base({vgg19.ENV_VAR: "random"}, image_size=SIZE)
     arrays = _tiny_arrays()
     first = vgg19.cached_features(base, info, arrays, split_key="k")
-    (cache_file,) = config.cache_dir().glob("vgg19_features_*.npz")
-    cache_file.write_bytes(cache_file.read_bytes()[:100])  # a truncated cache must not be trusted
+    files = sorted(config.cache_dir().glob("features/*/*/*.npy"))
+    assert len(files) == 10  # one file per image
+    files[0].write_bytes(files[0].read_bytes()[:100])  # a truncated cache file must not be trusted
     second = vgg19.cached_features(base, info, arrays, split_key="k")
-    np.testing.assert_array_equal(first["val"][0], second["val"][0])
-    vgg19.cached_features(base, info, arrays, split_key="other split")
-    assert len(list(config.cache_dir().glob("vgg19_features_*.npz"))) == 2  # a new key, a new file
+    for split in arrays:
+        np.testing.assert_array_equal(first[split][0], second[split][0])
+    vgg19.cached_features(base, info, arrays, split_key="other split")  # the split key is not part of the key
+    assert len(list(config.cache_dir().glob("features/*/*/*.npy"))) == 10
     other_base, other_info = vgg19.load_base({vgg19.ENV_VAR: "random"}, seed=99, image_size=SIZE)
     other = vgg19.cached_features(other_base, other_info, arrays, split_key="k")  # other weights: not reused
-    assert len(list(config.cache_dir().glob("vgg19_features_*.npz"))) == 3
+    assert len(list(config.cache_dir().glob("features/*/*/*.npy"))) == 20
     assert not np.array_equal(other["val"][0], first["val"][0])
 
 
@@ -98,13 +103,14 @@ def test_fine_tune_block5_trains_only_block5_and_head():
     features = vgg19.cached_features(base, info, arrays, split_key="k")
     head, _ = vgg19.train_head(features, config.TrainSettings(max_epochs=1, patience=1), n_classes=2)
     model = vgg19.build_classifier(base, head)
-    before = {l.name: [w.copy() for w in l.get_weights()] for l in model.layers if l.weights}
+    before = {layer.name: [w.copy() for w in layer.get_weights()] for layer in model.layers if layer.weights}
     vgg19.fine_tune_block5(model, arrays, config.TrainSettings(max_epochs=1, patience=1), learning_rate=1e-3)
     for layer in model.layers:
         if layer.weights:
             changed = any(not np.array_equal(a, b) for a, b in zip(before[layer.name], layer.get_weights()))
-            assert changed == (layer.name.startswith("block5") and "pool" not in layer.name
-                               or layer.name == "logits"), layer.name
+            assert changed == (
+                layer.name.startswith("block5") and "pool" not in layer.name or layer.name == "logits"
+            ), layer.name
 
 
 def test_empty_weights_setting_is_an_error_not_a_download():

@@ -97,8 +97,9 @@ class Method:
 METHODS: dict[str, Method] = {}
 
 
-def register(name: str, explain: Callable[[Request], Explanation], needs: Sequence[str] = (),
-             description: str = "") -> Method:
+def register(
+    name: str, explain: Callable[[Request], Explanation], needs: Sequence[str] = (), description: str = ""
+) -> Method:
     """Add (or replace) a method under ``name``; ``needs`` is a subset of ``CONTROLS``."""
     unknown = set(needs) - set(CONTROLS)
     if unknown:
@@ -140,8 +141,10 @@ def check_channel(request: Request) -> np.ndarray:
     acts = layer_activations(request)
     channels = acts.shape[-1]
     if not 0 <= request.channel < channels:
-        raise ValueError(f"Layer {request.layer!r} has {channels} channels (0-{channels - 1}); "
-                         f"channel {request.channel} does not exist.")
+        raise ValueError(
+            f"Layer {request.layer!r} has {channels} channels (0-{channels - 1}); "
+            f"channel {request.channel} does not exist."
+        )
     return acts
 
 
@@ -208,9 +211,13 @@ def explain_feature_map(request: Request) -> Explanation:
     value = acts[row, col, request.channel]
     return Explanation(
         {"feature_map": acts[..., request.channel], "box": np.asarray(box), "guided_backprop": guided},
-        (Panel(f"neuron ({row}, {col}): field {box[2] - box[0]}x{box[3] - box[1]} px", "image", request.image, (box,)),
-         Panel(f"{request.layer} channel {request.channel}", "map", acts[..., request.channel], marker=(row, col)),
-         Panel("guided backprop of that neuron", "gradient", guided[0])),
+        (
+            Panel(
+                f"neuron ({row}, {col}): field {box[2] - box[0]}x{box[3] - box[1]} px", "image", request.image, (box,)
+            ),
+            Panel(f"{request.layer} channel {request.channel}", "map", acts[..., request.channel], marker=(row, col)),
+            Panel("guided backprop of that neuron", "gradient", guided[0]),
+        ),
         f"activation {value:.3g} at ({row}, {col}); box rows {box[0]}-{box[2] - 1}, cols {box[1]}-{box[3] - 1}",
     )
 
@@ -221,8 +228,11 @@ def explain_all_channels(request: Request) -> Explanation:
     acts = layer_activations(request)
     shown = acts[..., :64]
     title = f"{request.layer}: {acts.shape[-1]} channels" + (" (first 64 shown)" if acts.shape[-1] > 64 else "")
-    return Explanation({"feature_maps": acts}, (Panel(title, "grid", shown),),
-                       f"{100 * float((acts == 0).mean()):.0f}% of values are zero")
+    return Explanation(
+        {"feature_maps": acts},
+        (Panel(title, "grid", shown),),
+        f"{100 * float((acts == 0).mean()):.0f}% of values are zero",
+    )
 
 
 def explain_argmax_patch(request: Request) -> Explanation:
@@ -233,9 +243,15 @@ def explain_argmax_patch(request: Request) -> Explanation:
     crop = patch.crop(request.image[None])
     return Explanation(
         {"box": np.asarray(patch.box), "activation": np.float32(patch.activation)},
-        (Panel(f"{request.layer} ch {request.channel} argmax ({patch.row}, {patch.col})", "image", request.image,
-               (patch.box,)),
-         Panel(f"patch {crop.shape[0]}x{crop.shape[1]} px", "tiles", crop[None])),
+        (
+            Panel(
+                f"{request.layer} ch {request.channel} argmax ({patch.row}, {patch.col})",
+                "image",
+                request.image,
+                (patch.box,),
+            ),
+            Panel(f"patch {crop.shape[0]}x{crop.shape[1]} px", "tiles", crop[None]),
+        ),
         f"activation {patch.activation:.3g}",
     )
 
@@ -247,16 +263,20 @@ def explain_top_patches(request: Request) -> Explanation:
     key = ("channel_maxima", request.layer)
     if key not in request.memo:
         request.memo[key] = channel_maxima(request.model, request.examples, request.layer)
-    patches = top_k_patches(request.model, request.examples, request.layer, [request.channel], k=9,
-                            maxima=request.memo[key])[request.channel]
+    patches = top_k_patches(
+        request.model, request.examples, request.layer, [request.channel], k=9, maxima=request.memo[key]
+    )[request.channel]
     crops = [p.crop(request.example_images) for p in patches]
     size = max(max(c.shape[:2]) for c in crops)
     tiles = np.zeros((len(crops), size, size, 3), np.uint8)
     for tile, crop in zip(tiles, crops):
         tile[: crop.shape[0], : crop.shape[1]] = crop
     return Explanation(
-        {"images": np.asarray([p.image for p in patches]), "boxes": np.asarray([p.box for p in patches]),
-         "activations": np.asarray([p.activation for p in patches], np.float32)},
+        {
+            "images": np.asarray([p.image for p in patches]),
+            "boxes": np.asarray([p.box for p in patches]),
+            "activations": np.asarray([p.activation for p in patches], np.float32),
+        },
         (Panel(f"top-9 of {len(request.examples)} examples, {request.layer} ch {request.channel}", "tiles", tiles),),
         "activations " + ", ".join(f"{p.activation:.3g}" for p in patches),
     )
@@ -268,9 +288,13 @@ def explain_guided_backprop(request: Request) -> Explanation:
     row, col = neuron(request)
     guided = guided_backprop(request.model, request.inputs[:1], request.layer, request.channel, positions=[(row, col)])
     box = dependency_boxes(request.model, request.layer)(row, col)
-    return Explanation({"guided_backprop": guided, "box": np.asarray(box)},
-                       (Panel(f"{request.layer} ch {request.channel} at ({row}, {col})", "image", request.image, (box,)),
-                        Panel("guided backprop", "gradient", guided[0])))
+    return Explanation(
+        {"guided_backprop": guided, "box": np.asarray(box)},
+        (
+            Panel(f"{request.layer} ch {request.channel} at ({row}, {col})", "image", request.image, (box,)),
+            Panel("guided backprop", "gradient", guided[0]),
+        ),
+    )
 
 
 def explain_grad_cam(request: Request) -> Explanation:
