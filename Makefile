@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 # The explorer (10_explore) is interactive: committed without outputs, executed by nbval only.
 NOTEBOOKS := $(filter-out %_explore.ipynb,$(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb)))
 
-.PHONY: report notebooks pdf test unit lint bench venv testdeps clean-cache
+.PHONY: report notebooks pdf test unit lint bench scale venv testdeps clean-cache
 
 ## report: set up the venv, execute every notebook (regenerates figures/ and results/), build the PDF
 report: notebooks
@@ -39,6 +39,10 @@ bench: venv
 ## unit: unit tests only (fast; the keras.applications zoo test runs in make test)
 unit: venv testdeps
 	$(BIN)/python -m pytest tests -m "not zoo and not notebooks"
+
+## scale: the all-categories run (every class folder; 30 train incl. 5 val, <= 50 test per class); not part of report or test
+scale: venv
+	$(BIN)/python -m cnnlib.scale --record-benchmark
 
 venv: $(VENV)/.installed
 $(VENV)/.installed: requirements.txt pyproject.toml
