@@ -36,9 +36,11 @@ def run_split(
     """Train every custom variant and the VGG19 head once per seed on ``split``.
 
     Returns (accuracy rows, {seed: {model: test probabilities (N, C)}}, VGG19 weights label);
-    the probabilities become per-image prediction records (``prediction_records``).
+    the probabilities become per-image prediction records (``prediction_records``). With the random-init
+    fallback the VGG19 base is drawn anew for each training seed (``weights_seed=seed``), so the spread
+    counts the base's randomness too; ImageNet weights are the same for every seed.
     """
-    rows, predictions = [], {}
+    rows, predictions, weight_labels = [], {}, []
     x_test, _ = split.arrays["test"]
     for seed in seeds:
         models, _ = training.train_all_variants(
@@ -47,12 +49,15 @@ def run_split(
         metrics = {v: evaluation.evaluate(m, split.arrays, n_classes) for v, m in models.items()}
         predictions[seed] = {v: m.predict(x_test, batch_size=64, verbose=0) for v, m in models.items()}
         run = vgg19.fit_classifier(
-            split.arrays, split.split_hash, settings, seed, n_classes, env=vgg_env, weights_seed=config.SEED
+            split.arrays, split.split_hash, settings, seed, n_classes, env=vgg_env, weights_seed=seed
         )
         metrics["vgg19"] = evaluation.evaluate(run.head, run.features, n_classes)
         predictions[seed]["vgg19"] = run.head.predict(run.features["test"][0], batch_size=64, verbose=0)
         rows += _rows(metrics, seed, split_seed)
-    return rows, predictions, run.weights.label
+        weight_labels.append(run.weights.label)
+    labels = set(weight_labels)
+    label = labels.pop() if len(labels) == 1 else "RANDOM INIT (one base per training seed), not ImageNet"
+    return rows, predictions, label
 
 
 def other_split(

@@ -163,7 +163,7 @@ def statistics_tables(stats: Mapping) -> dict:
         "bootstrap": bootstrap,
         "n_boot": stats["n_boot"],
         "weights": stats["vgg19_weights"],
-        "vgg19_base_seed": stats["vgg19_base_seed"],
+        "vgg19_base": stats["vgg19_base"],
     }
 
 
