@@ -21,6 +21,9 @@ pdf: venv
 notebooks: venv
 	$(BIN)/jupyter nbconvert --to notebook --execute --inplace \
 	    --ExecutePreprocessor.timeout=1800 --ExecutePreprocessor.record_timing=False $(NOTEBOOKS)
+	# How a cell's printed lines are split into stream chunks depends on timing: merge them, so equal
+	# outputs give equal files (nbconvert coalesces only before executing).
+	$(BIN)/jupyter nbconvert --to notebook --inplace --CoalesceStreamsPreprocessor.enabled=True $(NOTEBOOKS)
 
 ## test: unit tests, then nbval re-executes every notebook and compares every output with the committed one
 test: venv testdeps

@@ -61,12 +61,16 @@ def run_split(
 
 
 def other_split(
-    split_seed: int, classes: Sequence[str] = config.CLASSES, splits_dir: Path = config.SPLITS_DIR
+    split_seed: int,
+    classes: Sequence[str] = config.CLASSES,
+    splits_dir: Path = config.SPLITS_DIR,
+    sizes: Mapping[str, int] = config.SPLIT_SIZES,
 ) -> images.ProjectSplit:
-    """A second split drawn with ``split_seed``; its manifest is written to ``splits_dir`` like the first."""
+    """A second split drawn with ``split_seed`` (``sizes`` images per class and split); its manifest is
+    written to ``splits_dir`` like the first."""
     root = data.ensure_dataset(classes)
     check = images.check_images(root, classes)
-    manifest = data.make_split(root, classes, config.SPLIT_SIZES, seed=split_seed, exclude=check.exclude)
+    manifest = data.make_split(root, classes, sizes, seed=split_seed, exclude=check.exclude)
     path = data.write_manifest(manifest, Path(splits_dir) / f"split_seed{split_seed}.csv")
     return images.ProjectSplit(root, manifest, data.manifest_hash(path), images.load_split(manifest, root, classes))
 

@@ -36,6 +36,11 @@ class Session:
     def example_path(self) -> str:
         return self.split.path_of("test", self.example_index)
 
+    @property
+    def split_sizes(self) -> dict[str, int]:
+        """Images per class and split, as notebook 01 drew them (50/10/20 for the reference)."""
+        return dict(self.read_results("data_split")["split_sizes"])
+
     def read_results(self, name: str) -> dict:
         return self.outputs.read_results(name)
 
@@ -55,7 +60,10 @@ def start(
     names = data.resolve_classes(classes)
     profile = profile or config.profile_name()
     outputs = artifacts.outputs_for(names)
-    split = images.load_project_split(seed, names, manifest=outputs.manifest_path(seed))
+    # The reference's split must have exactly its 50/10/20 images per class; another class list may have been
+    # split with other sizes in notebook 01 (every class still the same counts, which read_manifest checks).
+    sizes = config.SPLIT_SIZES if not outputs.label else None
+    split = images.load_project_split(seed, names, sizes=sizes, manifest=outputs.manifest_path(seed))
     return Session(
         seed, names, profile, config.train_settings(profile), outputs, split, config.example_class(names, example_class)
     )
