@@ -18,7 +18,14 @@ from pathlib import Path
 
 from cnnlib import artifacts, config
 from cnnlib.files import atomic_write_bytes, file_sha256
-from cnnlib.report_tables import reference_matrix_checks, reference_rows, sanity_tables, statistics_tables, with_ci
+from cnnlib.report_tables import (
+    reference_matrix_checks,
+    reference_rows,
+    sanity_tables,
+    scale_tables,
+    statistics_tables,
+    with_ci,
+)
 
 REPORT_DIR = config.REPO_ROOT / "report"
 SOURCE = REPORT_DIR / "report.typ"
@@ -98,6 +105,17 @@ def collect(outputs: artifacts.Outputs | None = None) -> tuple[dict, list[Path]]
         inputs += paths
         shown = ["/" + path.resolve().relative_to(_typst_root(outputs)).as_posix() for path in paths]
         figures[slot] = shown if slot in ("feature_maps", "feature_maps_vgg19", "top9") else shown[0]
+    # The all-categories run (`make scale`, not part of `make report`): an appendix when its results exist.
+    scale, scale_json = None, outputs.results_dir / "scale_all.json"
+    if not outputs.label and scale_json.is_file():
+        figure = outputs.figure_path("scale_confusion")
+        if not figure.is_file():
+            raise ReportInputMissing(f"Figure {figure} is missing: rerun `make scale`.")
+        scale = {
+            **scale_tables(json.loads(scale_json.read_text())),
+            "figure": "/" + figure.resolve().relative_to(_typst_root(outputs)).as_posix(),
+        }
+        inputs += [scale_json, figure]
     ours = {**{v: loaded[v] for v in VARIANTS}, "vgg19": vgg}
     provenance = vgg["provenance"]
     checksums = config.CHECKSUMS_FILE
@@ -154,6 +172,7 @@ def collect(outputs: artifacts.Outputs | None = None) -> tuple[dict, list[Path]]
         },
         "statistics": statistics_tables(loaded["statistics"]),
         "sanity": sanity_tables(loaded["sanity"]),
+        "scale": scale,
         "figures": figures,
         "provenance": {
             "seed": provenance["seed"],

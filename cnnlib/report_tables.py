@@ -94,6 +94,41 @@ def reference_matrix_checks(reference: Mapping) -> list[dict]:
     return checks
 
 
+# --------------------------------------------------------------------------- the all-categories run
+
+
+def scale_tables(scale: Mapping) -> dict:
+    """``make scale`` (results/scale_all.json): mean per-class accuracy per model, easiest and hardest classes."""
+    best = max((m for m in scale["models"] if m != "vgg19"), key=lambda m: scale["models"][m]["val_accuracy"])
+
+    def classes(rows: Sequence) -> str:
+        return ", ".join(f"{name} {100 * acc:.0f}% ({n})" for name, acc, n in rows)
+
+    return {
+        "n_classes": scale["protocol"]["classes"],
+        "images": scale["protocol"]["images"],
+        "train_per_class": scale["protocol"]["train_per_class"],
+        "val_per_class": scale["protocol"]["of_which_validation"],
+        "max_test": scale["protocol"]["max_test_per_class"],
+        "metric": scale["protocol"]["metric"],
+        "vgg19_note": scale["vgg19_note"],
+        "vgg19_is_imagenet": scale["vgg19_is_imagenet"],
+        "best": best,
+        "models": [
+            {
+                "model": name,
+                "mean": pct(m["mean_per_class_accuracy"]),
+                "ci": f"[{100 * m['interval']['ci'][0]:.1f}, {100 * m['interval']['ci'][1]:.1f}]",
+                "overall": pct(m["overall_accuracy"]),
+                "val": pct(m["val_accuracy"]),
+            }
+            for name, m in scale["models"].items()
+        ],
+        "easiest": classes(scale["models"][best]["easiest_10"]),
+        "hardest": classes(scale["models"][best]["hardest_10"]),
+    }
+
+
 # --------------------------------------------------------------------------- notebook 08
 
 
