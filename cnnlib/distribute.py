@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import tensorflow as tf
+from cnnlib._tensorflow import tf
 
 
 def strategy(devices: Sequence[str] | None = None) -> tf.distribute.Strategy:

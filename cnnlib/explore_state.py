@@ -17,10 +17,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import keras
 import numpy as np
 
 from cnnlib import images
+from cnnlib._tensorflow import keras
 from cnnlib.interpret import conv_layer_names, feature_maps, last_conv_layer, registry
 from cnnlib.vgg19 import compiled_forward
 

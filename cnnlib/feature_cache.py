@@ -21,11 +21,11 @@ import hashlib
 import json
 from collections.abc import Callable
 
-import keras
 import numpy as np
 from tqdm import tqdm
 
 from cnnlib import config
+from cnnlib._tensorflow import keras
 from cnnlib.files import atomic_write, sweep_once
 
 

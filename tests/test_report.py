@@ -160,3 +160,17 @@ def test_repository_stays_light_and_figures_are_exactly_the_reports():
     _, inputs = report.collect()
     shown = {p.resolve() for p in inputs if p.parent.resolve() == config.FIGURES_DIR.resolve()}
     assert {p.resolve() for p in figures} == shown
+
+
+def test_tensorflow_is_imported_in_one_place():
+    """Every cnnlib module takes keras/tf from cnnlib._tensorflow, which silences TensorFlow's import-time
+    C++ notes; a direct import anywhere would print them into notebook outputs (and break nbval)."""
+    import re
+
+    pattern = re.compile(r"^\s*(import (keras|tensorflow)\b|from (keras|tensorflow)\b)", re.M)
+    offenders = [
+        str(p.relative_to(config.REPO_ROOT))
+        for p in sorted((config.REPO_ROOT / "cnnlib").rglob("*.py"))
+        if p.name != "_tensorflow.py" and pattern.search(p.read_text())
+    ]
+    assert offenders == []

@@ -18,10 +18,9 @@ randomness comes from stateless ops seeded by (``seed``, step), so the same seed
 
 from __future__ import annotations
 
-import keras
 import numpy as np
-import tensorflow as tf
 
+from cnnlib._tensorflow import keras, tf
 from cnnlib.interpret.view import resolve_layer, view
 
 __all__ = ["activation_maximisation", "gaussian_kernel"]

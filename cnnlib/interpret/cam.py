@@ -21,10 +21,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import keras
 import numpy as np
-import tensorflow as tf
 
+from cnnlib._tensorflow import keras, tf
 from cnnlib.interpret.upsample import upsample_maps
 from cnnlib.interpret.view import input_spec, last_conv_layer, resolve_layer, view
 

@@ -15,11 +15,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 
-import keras
 import numpy as np
 from scipy import ndimage
 
 from cnnlib import statistics
+from cnnlib._tensorflow import keras
 
 SUBSTRATES = ("blur", "zero", "mean")
 RISE_ORIGINAL = {"deletion_substrate": "zero", "insertion_substrate": "blur", "blur_sigma": 5.0, "blur_radius": 5}

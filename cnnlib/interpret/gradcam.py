@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import keras
 import numpy as np
 
+from cnnlib._tensorflow import keras
 from cnnlib.interpret.cam import cam_layer, cam_raw
 from cnnlib.interpret.guided_backprop import guided_backprop, one_hot_scores
 from cnnlib.interpret.upsample import UPSAMPLING, upsample_maps

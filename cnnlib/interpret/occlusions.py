@@ -13,10 +13,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import keras
 import numpy as np
-import tensorflow as tf
 
+from cnnlib._tensorflow import keras, tf
 from cnnlib.interpret.cam import target_tuple
 from cnnlib.interpret.view import view
 

@@ -23,9 +23,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-import keras
 import numpy as np
 
+from cnnlib._tensorflow import keras
 from cnnlib.interpret.feature_maps import feature_maps
 from cnnlib.interpret.gradcam import grad_cam, guided_grad_cam, upsample_maps
 from cnnlib.interpret.guided_backprop import guided_backprop

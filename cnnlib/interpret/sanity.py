@@ -13,11 +13,10 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Mapping, Sequence
 
-import keras
 import numpy as np
-import tensorflow as tf
 from scipy import ndimage, stats
 
+from cnnlib._tensorflow import keras, tf
 from cnnlib.interpret.faithfulness import area_under, deletion_insertion  # noqa: F401  (re-exported)
 from cnnlib.interpret.gradcam import grad_cam
 from cnnlib.interpret.guided_backprop import guided_backprop, one_hot_scores

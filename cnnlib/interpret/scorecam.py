@@ -18,10 +18,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import keras
 import numpy as np
-import tensorflow as tf
 
+from cnnlib._tensorflow import keras, tf
 from cnnlib.interpret.cam import cam_layer, target_tuple
 from cnnlib.interpret.feature_maps import activations_function
 from cnnlib.interpret.upsample import aligned_matrices, upsample_maps

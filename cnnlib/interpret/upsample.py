@@ -11,10 +11,9 @@ implementation uses; it spreads the cells evenly over the image, which is right 
 
 from __future__ import annotations
 
-import keras
 import numpy as np
-import tensorflow as tf
 
+from cnnlib._tensorflow import keras, tf
 from cnnlib.receptive_field import field_centres
 
 UPSAMPLING = ("aligned", "resize")
