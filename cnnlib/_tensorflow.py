@@ -23,4 +23,8 @@ finally:
 
 import keras  # noqa: E402 (after TensorFlow, which it uses as its backend)
 
+# TensorFlow's Python-side warnings (e.g. "triggered tf.function retracing") depend on how many models a
+# process has built so far, not on the results: keep them out of notebook outputs.
+tf.get_logger().setLevel("ERROR")
+
 __all__ = ["keras", "tf"]
