@@ -173,3 +173,59 @@ def sanity_tables(sanity: Mapping) -> dict:
         "baseline": sanity["faithfulness_baseline"], "random_draws": sanity["random_draws"],
         "faithfulness_images": sanity["faithfulness_images"], "faithfulness_steps": sanity["faithfulness_steps"],
     }
+
+
+def _interval(value: Mapping | None, digits: int = 3) -> str:
+    """'0.123 [0.100, 0.150]' from {"mean", "ci"}; '-' when nothing was compared."""
+    if not value or value.get("mean") is None:
+        return "-"
+    if value.get("ci") is None:
+        return num(value["mean"], digits)
+    low, high = value["ci"]
+    return f"{num(value['mean'], digits)} [{num(low, digits)}, {num(high, digits)}]"
+
+
+def method_comparison_tables(results: Mapping) -> dict:
+    """Notebook 11's table: one row per method, randomisation / deletion / insertion with intervals, ms per image.
+
+    ``results`` is results/method_comparison.json. Also names the best method on each measure (for the prose)
+    and the random baseline's AUCs.
+    """
+    custom, vgg = results["custom"], results["vgg19"]
+    summary = custom["summary"]
+    methods = results["methods"]
+    vgg_ms = vgg.get("ms_per_image", {})
+    rows = [{"method": m,
+             "randomization": _interval(summary[m]["randomization_spearman_abs"], 2),
+             "constant": str(summary[m]["n_constant_randomized"]),
+             "deletion": _interval(summary[m]["deletion_auc"]),
+             "insertion": _interval(summary[m]["insertion_auc"]),
+             "deletion_vs_random": f"{num(summary[m]['deletion_vs_random']['difference'], 3, True)} "
+                                   f"[{num(summary[m]['deletion_vs_random']['ci'][0], 3, True)}, "
+                                   f"{num(summary[m]['deletion_vs_random']['ci'][1], 3, True)}]",
+             "insertion_vs_random": f"{num(summary[m]['insertion_vs_random']['difference'], 3, True)} "
+                                    f"[{num(summary[m]['insertion_vs_random']['ci'][0], 3, True)}, "
+                                    f"{num(summary[m]['insertion_vs_random']['ci'][1], 3, True)}]",
+             "ms": num(summary[m]["ms_per_image"], 1), "vgg19_ms": num(vgg_ms.get(m), 0)} for m in methods]
+    baseline = summary[custom["baseline"]]
+
+    def best(key: str, sign: int) -> str:
+        return max(methods, key=lambda m: sign * summary[m][key]["mean"])
+
+    compared = [m for m in methods if summary[m]["randomization_spearman_abs"]["mean"] is not None]
+    return {
+        "model": custom["model"], "weights": custom["weights"], "n_images": custom["n_images"],
+        "cascade_images": custom["cascade_images"], "seeds": ", ".join(str(s) for s in custom["seeds"]),
+        "layers": ", ".join(custom["layers_reinitialised"]), "steps": custom["steps"],
+        "random_draws": custom["random_draws"], "baseline": custom["baseline"],
+        "baseline_deletion": _interval(baseline["deletion_auc"]), "baseline_insertion": _interval(baseline["insertion_auc"]),
+        "settings": ", ".join(f"{k} {v}" for k, v in custom["settings"].items()),
+        "vgg19_weights": vgg["weights"], "vgg19_images": vgg["n_images"], "vgg19_note": vgg["note"],
+        "vgg19_settings": ", ".join(f"{k} {v}" for k, v in vgg["settings"].items()),
+        "rows": rows,
+        "best_deletion": best("deletion_auc", -1), "best_insertion": best("insertion_auc", 1),
+        "least_randomization": min(compared, key=lambda m: summary[m]["randomization_spearman_abs"]["mean"]) if compared else "-",
+        "most_randomization": max(compared, key=lambda m: summary[m]["randomization_spearman_abs"]["mean"]) if compared else "-",
+        "fastest": min(methods, key=lambda m: summary[m]["ms_per_image"]),
+        "slowest": max(methods, key=lambda m: summary[m]["ms_per_image"]),
+    }

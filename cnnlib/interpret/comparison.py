@@ -110,17 +110,29 @@ def time_methods(
     Each method first runs on one image (graph tracing and compilation are not counted).
     """
     maps, ms = {}, {}
-    for name, explain in methods.items():
-        explain(model, inputs[:1], targets[:1])
-        start = time.perf_counter()
-        maps[name] = np.asarray(explain(model, inputs, targets), np.float32)
-        ms[name] = 1000 * (time.perf_counter() - start) / len(inputs)
-        if maps[name].shape != np.shape(inputs)[:3]:
-            raise ValueError(
-                f"method {name!r} returned maps of shape {maps[name].shape}; "
-                f"expected (N, H, W) = {np.shape(inputs)[:3]}."
-            )
+    with sanity._one_function_per_copy():  # a new batch size retraces once per method: expected, muted
+        for name, explain in methods.items():
+            explain(model, inputs[:1], targets[:1])
+            start = time.perf_counter()
+            maps[name] = np.asarray(explain(model, inputs, targets), np.float32)
+            ms[name] = 1000 * (time.perf_counter() - start) / len(inputs)
+            if maps[name].shape != np.shape(inputs)[:3]:
+                raise ValueError(
+                    f"method {name!r} returned maps of shape {maps[name].shape}; "
+                    f"expected (N, H, W) = {np.shape(inputs)[:3]}."
+                )
     return maps, ms
+
+
+def example_maps(
+    model: keras.Model, inputs: np.ndarray, targets: np.ndarray, methods: Mapping[str, Explain]
+) -> dict[str, np.ndarray]:
+    """{method: (N, H, W) maps} for a few images (for a figure), TensorFlow's retracing notes muted."""
+    with sanity._one_function_per_copy():
+        return {
+            name: np.asarray(explain(model, np.asarray(inputs, np.float32), np.asarray(targets, int)))
+            for name, explain in methods.items()
+        }
 
 
 def _mean_interval(values: np.ndarray, n_boot: int, seed: int) -> dict:
@@ -215,6 +227,7 @@ def compare_methods(
     n_boot: int = 2_000,
     cascade_images: Sequence[int] | None = None,
     full_cascade: bool = True,
+    images_per_batch: int = 25,
     to_inputs: Callable[[np.ndarray], np.ndarray] = lambda x: np.asarray(x, np.float32),
 ) -> dict:
     """Randomisation, faithfulness and timing of every method on one model and image set.
@@ -222,7 +235,8 @@ def compare_methods(
     ``images`` (N, H, W, C) in pixel space, ``targets`` int (N,), ``to_inputs`` pixels -> model inputs.
     Randomisation runs on the images ``cascade_images`` (indices; None: all), every step of the cascade
     (``sanity.cascade_over_seeds``) or, with ``full_cascade=False``, only the full re-initialisation
-    (``full_reinit_similarity``). Faithfulness and timing use all images.
+    (``full_reinit_similarity``). Faithfulness and timing use all images; ``images_per_batch`` images' curves
+    share one ``predict`` call (fewer calls: less per-call overhead).
     Returns {"summary": ``summarize`` rows, "per_image": JSON-able record (cascade per method as
     ``sanity.similarity_record`` with (seeds, steps, n) lists, deletion / insertion curves (N, steps + 1)
     per method and for the random baseline, ms per image)}.
@@ -247,13 +261,27 @@ def compare_methods(
         )
     curves = {
         name: faithfulness.deletion_insertion(
-            model, images, maps[name], targets, to_inputs=to_inputs, steps=steps, seed=seed
+            model,
+            images,
+            maps[name],
+            targets,
+            to_inputs=to_inputs,
+            steps=steps,
+            seed=seed,
+            images_per_batch=images_per_batch,
         )
         for name in methods
     }
     baseline = f"random (smooth, {random_draws} draws)"
     curves[baseline] = faithfulness.random_baseline(
-        model, images, targets, draws=random_draws, seed=seed, to_inputs=to_inputs, steps=steps
+        model,
+        images,
+        targets,
+        draws=random_draws,
+        seed=seed,
+        to_inputs=to_inputs,
+        steps=steps,
+        images_per_batch=images_per_batch,
     )
     record = {
         "methods": list(methods),
