@@ -18,7 +18,14 @@ from pathlib import Path
 
 from cnnlib import artifacts, config
 from cnnlib.files import atomic_write_bytes, file_sha256
-from cnnlib.report_tables import reference_matrix_checks, reference_rows, sanity_tables, statistics_tables, with_ci
+from cnnlib.report_tables import (
+    method_comparison_tables,
+    reference_matrix_checks,
+    reference_rows,
+    sanity_tables,
+    statistics_tables,
+    with_ci,
+)
 
 REPORT_DIR = config.REPO_ROOT / "report"
 SOURCE = REPORT_DIR / "report.typ"
@@ -54,6 +61,7 @@ def figure_keys(loaded: dict) -> dict[str, list[tuple[str, dict]]]:
         "accuracy_seeds": ("accuracy_seeds", {}), "accuracy_splits": ("accuracy_splits", {}),
         "sanity_cascade": ("sanity_cascade", {}), "sanity_examples": ("sanity_examples", {}),
         "sanity_faithfulness": ("sanity_faithfulness", {}),
+        "method_comparison_examples": ("method_comparison_examples", {"model": best}),
     }
     many = {
         "feature_maps": [("feature_maps", {"model": best, "layer": layer}) for layer in fm["custom_layers"]],
@@ -79,7 +87,8 @@ def collect(outputs: artifacts.Outputs | None = None) -> tuple[dict, list[Path]]
     summary, vgg, split = loaded["custom_summary"], loaded["vgg19"], loaded["data_split"]
     best = summary["best_by_val"]
     reference = json.loads(REFERENCE.read_text())
-    figures, inputs = {}, [SOURCE, REFERENCE, *(outputs.results_dir / f"{n}.json" for n in artifacts.RESULTS)]
+    figures, inputs = {}, [SOURCE, REPORT_DIR / "methods.typ", REFERENCE,
+                           *(outputs.results_dir / f"{n}.json" for n in artifacts.RESULTS)]
     for slot, entries in figure_keys(loaded).items():
         paths = [outputs.figure_path(key, **fields) for key, fields in entries]
         for path in paths:
@@ -118,6 +127,7 @@ def collect(outputs: artifacts.Outputs | None = None) -> tuple[dict, list[Path]]
                       "top9_keys": list(loaded["patches"]["top9_training_patches"])},
         "statistics": statistics_tables(loaded["statistics"]),
         "sanity": sanity_tables(loaded["sanity"]),
+        "methods": method_comparison_tables(loaded["method_comparison"]),
         "figures": figures,
         "provenance": {"seed": provenance["seed"], "profile": provenance["profile"],
                        "split_manifest": split["manifest"], "split_manifest_sha256": provenance["split_manifest_sha256"],

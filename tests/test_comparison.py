@@ -94,3 +94,56 @@ def test_too_few_random_draws_is_refused():
     model, (x, t) = _model(), _data()
     with pytest.raises(ValueError, match="at least 10 draws"):
         comparison.compare_methods(model, x, t, {}, ["logits"], random_draws=3)
+
+
+def _row(rand, rand_ci, deletion, del_ci, ins_ci, ms):
+    return {
+        "randomization_spearman_abs": {"mean": rand, "ci": rand_ci, "n": 20},
+        "n_constant_randomized": 0,
+        "deletion_auc": {"mean": deletion, "ci": [deletion - 0.05, deletion + 0.05]},
+        "insertion_auc": {"mean": 0.5, "ci": [0.45, 0.55]},
+        "deletion_vs_random": {"difference": deletion - 0.5, "ci": del_ci},
+        "insertion_vs_random": {"difference": 0.05, "ci": ins_ci},
+        "ms_per_image": ms,
+    }
+
+
+def test_report_table_and_takeaways_follow_the_numbers():
+    from cnnlib import report_tables
+
+    summary = {
+        "A": _row(0.9, [0.85, 0.95], 0.40, [-0.12, -0.08], [0.02, 0.08], 3.0),  # survives randomisation
+        "B": _row(0.1, [-0.1, 0.3], 0.35, [-0.18, -0.12], [0.03, 0.09], 30.0),  # passes both
+        "C": _row(0.2, [0.0, 0.4], 0.52, [-0.01, 0.05], [-0.03, 0.01], 60.0),  # not better than random
+        "random": {"deletion_auc": {"mean": 0.5, "ci": [0.45, 0.55]}, "insertion_auc": {"mean": 0.45, "ci": None}},
+    }
+    results = {
+        "methods": ["A", "B", "C"],
+        "custom": {
+            "model": "toy",
+            "weights": "trained",
+            "n_images": 100,
+            "cascade_images": 20,
+            "seeds": [1, 2, 3],
+            "layers_reinitialised": ["logits", "conv1"],
+            "steps": 10,
+            "random_draws": 10,
+            "baseline": "random",
+            "settings": {"ig_steps": 16},
+            "summary": summary,
+        },
+        "vgg19": {
+            "weights": "RANDOM INIT",
+            "n_images": 1,
+            "note": "time only",
+            "settings": {},
+            "ms_per_image": {"A": 5.0},
+        },
+    }
+    tables = report_tables.method_comparison_tables(results)
+    assert [r["method"] for r in tables["rows"]] == ["A", "B", "C"]
+    assert tables["rows"][1]["randomization"] == "0.10 [-0.10, 0.30]" and tables["rows"][2]["vgg19_ms"] == "-"
+    assert tables["best_deletion"] == "B" and tables["least_randomization"] == "B" and tables["fastest"] == "A"
+    first, second, third = tables["takeaways"]
+    assert first.startswith("A keeps") and "A and B beat" in second and "C does not" in second
+    assert third.startswith("Only B passes both") and "0.350" in third
