@@ -147,3 +147,19 @@ def test_report_table_and_takeaways_follow_the_numbers():
     first, second, third = tables["takeaways"]
     assert first.startswith("A keeps") and "A and B beat" in second and "C does not" in second
     assert third.startswith("Only B passes both") and "0.350" in third
+
+
+def test_committed_summary_is_recomputed_from_the_committed_per_image_records():
+    from cnnlib import config
+
+    results = json.loads((config.RESULTS_DIR / "method_comparison.json").read_text())
+    record = json.loads((config.RESULTS_DIR / "method_comparison_per_image.json").read_text())["custom"]
+    stored = results["custom"]["summary"]
+    again = comparison.summarize(record, n_boot=results["n_boot"], seed=results["provenance"]["seed"])
+    assert json.dumps(again, sort_keys=True) == json.dumps(stored, sort_keys=True)
+    fractions = np.linspace(0, 1, record["steps"] + 1)
+    for name in [*record["methods"], record["baseline"]]:  # the AUCs once more with plain NumPy
+        for kind in ("deletion", "insertion"):
+            auc = np.trapezoid(np.array(record["curves"][name][kind]), fractions, axis=1)
+            assert stored[name][f"{kind}_auc"]["mean"] == pytest.approx(auc.mean(), abs=1e-12)
+            assert len(auc) == results["custom"]["n_images"] == 100

@@ -13,6 +13,7 @@ from cnnlib import artifacts, config, report, report_tables
 SECTIONS = ["Introduction", "Data", "Training settings", "Architectures", "Comparison of the custom networks",
             "Feature maps", "Patches that maximally activate a neuron", "VGG19 transfer learning",
             "Guided backpropagation", "Grad-CAM", "Error bars and significance", "Sanity checks for the explanations",
+            "Which explanation to believe",
             "Against the reference", "Provenance"]
 
 
