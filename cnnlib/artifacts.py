@@ -65,7 +65,7 @@ FIGURES: dict[str, FigureSpec] = {
     "sanity_cascade": FigureSpec("sanity_cascading_randomization", photo=False),
     "sanity_examples": FigureSpec("sanity_cascading_examples", photo=True),
     "sanity_faithfulness": FigureSpec("sanity_deletion_insertion", photo=False),
-    "method_comparison_examples": FigureSpec("method_comparison_examples_{model}", photo=True),
+    "method_comparison_examples": FigureSpec("method_comparison_examples_{model}", photo=True, dpi=70),  # 55 tiles
 }
 
 CUSTOM_VARIANTS = ("arch1", "arch2", "arch2_transfer", "arch3", "arch3_transfer")
