@@ -127,13 +127,19 @@ def collect(outputs: artifacts.Outputs | None = None) -> tuple[dict, list[Path]]
                       "top9_keys": list(loaded["patches"]["top9_training_patches"])},
         "statistics": statistics_tables(loaded["statistics"]),
         "sanity": sanity_tables(loaded["sanity"]),
-        "methods": method_comparison_tables(loaded["method_comparison"]),
+        "methods": method_comparison_tables(loaded["method_comparison"], _benchmarks(outputs)),
         "figures": figures,
         "provenance": {"seed": provenance["seed"], "profile": provenance["profile"],
                        "split_manifest": split["manifest"], "split_manifest_sha256": provenance["split_manifest_sha256"],
                        "dataset_checksums_sha256": file_sha256(checksums), "images_verified": split["images_verified"],
                        "packages": provenance["packages"]},
     }, inputs
+
+
+def _benchmarks(outputs: artifacts.Outputs) -> dict | None:
+    """results/benchmarks.json (timings of every method), when this run's folder has one."""
+    path = outputs.results_dir / "benchmarks.json"
+    return json.loads(path.read_text()) if path.is_file() else None
 
 
 def _typst_root(outputs: artifacts.Outputs) -> Path:

@@ -185,16 +185,26 @@ def _interval(value: Mapping | None, digits: int = 3) -> str:
     return f"{num(value['mean'], digits)} [{num(low, digits)}, {num(high, digits)}]"
 
 
-def method_comparison_tables(results: Mapping) -> dict:
+BENCHMARK_KEYS = {"Grad-CAM": "grad_cam", "Grad-CAM++": "grad_cam_plus_plus", "HiResCAM": "hires_cam",
+                  "Score-CAM": "score_cam", "LayerCAM": "layer_cam", "saliency": "saliency", "SmoothGrad": "smooth_grad",
+                  "Integrated Gradients": "integrated_gradients", "occlusion": "occlusion"}
+
+
+def method_comparison_tables(results: Mapping, benchmarks: Mapping | None = None) -> dict:
     """Notebook 11's table: one row per method, randomisation / deletion / insertion with intervals, ms per image.
 
-    ``results`` is results/method_comparison.json. Also names the best method on each measure (for the prose)
-    and the random baseline's AUCs.
+    ``results`` is results/method_comparison.json; ms per image come from ``benchmarks`` (results/benchmarks.json,
+    "methods"; the notebook's own timings change from run to run and are not stored), "-" where absent. Also
+    names the best method on each measure (for the prose) and the random baseline's AUCs.
     """
     custom, vgg = results["custom"], results["vgg19"]
     summary = custom["summary"]
     methods = results["methods"]
-    vgg_ms = vgg.get("ms_per_image", {})
+    models = (benchmarks or {}).get("methods", {}).get("models", {})
+
+    def bench_ms(model: str, method: str) -> float | None:
+        entry = models.get(model, {}).get("methods", {}).get(BENCHMARK_KEYS.get(method, ""), {})
+        return entry.get("ours_ms")
     rows = [{"method": m,
              "randomization": _interval(summary[m]["randomization_spearman_abs"], 2),
              "constant": str(summary[m]["n_constant_randomized"]),
@@ -206,7 +216,7 @@ def method_comparison_tables(results: Mapping) -> dict:
              "insertion_vs_random": f"{num(summary[m]['insertion_vs_random']['difference'], 3, True)} "
                                     f"[{num(summary[m]['insertion_vs_random']['ci'][0], 3, True)}, "
                                     f"{num(summary[m]['insertion_vs_random']['ci'][1], 3, True)}]",
-             "ms": num(summary[m]["ms_per_image"], 1), "vgg19_ms": num(vgg_ms.get(m), 0)} for m in methods]
+             "ms": num(bench_ms(custom["model"], m), 1), "vgg19_ms": num(bench_ms("VGG19", m), 0)} for m in methods]
     baseline = summary[custom["baseline"]]
 
     def best(key: str, sign: int) -> str:
@@ -231,8 +241,8 @@ def method_comparison_tables(results: Mapping) -> dict:
         "best_deletion": best("deletion_auc", -1), "best_insertion": best("insertion_auc", 1),
         "least_randomization": min(compared, key=similarity) if compared else "-",
         "most_randomization": max(compared, key=similarity) if compared else "-",
-        "fastest": min(methods, key=lambda m: summary[m]["ms_per_image"]),
-        "slowest": max(methods, key=lambda m: summary[m]["ms_per_image"]),
+        "benchmark_settings": {model: ", ".join(f"{k} {v}" for k, v in models[model].get("work", {}).items())
+                               for model in models},
     }
 
 
@@ -264,8 +274,8 @@ def method_takeaways(summary: Mapping[str, Mapping], methods: Sequence[str], thr
         third = (f"Only {_listing(trust)} {'passes' if len(trust) == 1 else 'pass'} both checks; of these {best} "
                  f"removes the class evidence fastest "
                  f"(deletion AUC {num(summary[best]['deletion_auc']['mean'], 3)}, "
-                 f"{num(summary[best]['deletion_vs_random']['difference'], 3, True)} against random) at "
-                 f"{num(summary[best]['ms_per_image'], 0)} ms per image: on this network, that is the map to believe.")
+                 f"{num(summary[best]['deletion_vs_random']['difference'], 3, True)} against random): on this "
+                 f"network, that is the map to believe.")
     else:
         third = "No method passes both checks on this network: read every map with that caveat."
     return [first, second, third]
