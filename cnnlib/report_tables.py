@@ -186,8 +186,9 @@ def _interval(value: Mapping | None, digits: int = 3) -> str:
 
 
 BENCHMARK_KEYS = {"Grad-CAM": "grad_cam", "Grad-CAM++": "grad_cam_plus_plus", "HiResCAM": "hires_cam",
-                  "Score-CAM": "score_cam", "LayerCAM": "layer_cam", "saliency": "saliency", "SmoothGrad": "smooth_grad",
-                  "Integrated Gradients": "integrated_gradients", "occlusion": "occlusion"}
+                  "Score-CAM": "score_cam", "LayerCAM": "layer_cam", "saliency": "saliency",
+                  "SmoothGrad": "smooth_grad", "Integrated Gradients": "integrated_gradients",
+                  "occlusion": "occlusion"}  # notebook 11's method names -> results/benchmarks.json's
 
 
 def method_comparison_tables(results: Mapping, benchmarks: Mapping | None = None) -> dict:
