@@ -66,6 +66,7 @@ FIGURES: dict[str, FigureSpec] = {
     "sanity_examples": FigureSpec("sanity_cascading_examples", photo=True),
     "sanity_faithfulness": FigureSpec("sanity_deletion_insertion", photo=False),
     "scale_confusion": FigureSpec("scale_confusion", photo=False),  # written by `make scale`, not a notebook
+    "method_comparison_examples": FigureSpec("method_comparison_examples_{model}", photo=True, dpi=70),  # 55 tiles
 }
 
 CUSTOM_VARIANTS = ("arch1", "arch2", "arch2_transfer", "arch3", "arch3_transfer")
@@ -84,10 +85,16 @@ RESULTS: dict[str, str] = {
     "predictions": "08_statistics.ipynb",
     "sanity": "09_sanity_checks.ipynb",
     "sanity_per_image": "09_sanity_checks.ipynb",
+    "method_comparison": "11_method_comparison.ipynb",
+    "method_comparison_per_image": "11_method_comparison.ipynb",
 }
 
 
-COMPACT_RESULTS = ("predictions", "sanity_per_image")  # per-image records: one line per top-level key
+COMPACT_RESULTS = (
+    "predictions",
+    "sanity_per_image",
+    "method_comparison_per_image",
+)  # per-image records: one line per top-level key
 
 
 def output_dir(env: Mapping[str, str] | None = None) -> Path:

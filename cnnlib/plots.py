@@ -313,3 +313,31 @@ def plot_confusion_many(matrices: Mapping[str, np.ndarray], classes: Sequence[st
     fig.suptitle(title, fontsize=11)
     fig.tight_layout()
     return fig
+
+
+def plot_methods_on_images(
+    images: np.ndarray, maps: Mapping[str, np.ndarray], column_titles: Sequence[str], title: str
+) -> plt.Figure:
+    """Top row the (K, H, W, 3) images, then one row per method of its (K, H, W) maps, each on its own scale.
+
+    Non-negative maps use "inferno"; signed maps (e.g. occlusion's score drops) a diverging map centred at 0.
+    """
+    rows = len(maps) + 1
+    fig, axes = plt.subplots(rows, len(images), figsize=(1.6 * len(images) + 0.6, 1.6 * rows + 0.4), squeeze=False)
+    for ax, image, label in zip(axes[0], images, column_titles):
+        ax.imshow(image)
+        ax.set_title(label, fontsize=8)
+    for row, (method, method_maps) in zip(axes[1:], maps.items()):
+        row[0].set_ylabel(method, fontsize=8)
+        for ax, m in zip(row, method_maps):
+            if np.min(m) < 0:
+                peak = float(np.abs(m).max()) or 1.0
+                ax.imshow(m, cmap="RdBu_r", vmin=-peak, vmax=peak)
+            else:
+                ax.imshow(m, cmap="inferno")
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig

@@ -19,6 +19,7 @@ from pathlib import Path
 from cnnlib import artifacts, config
 from cnnlib.files import atomic_write_bytes, file_sha256
 from cnnlib.report_tables import (
+    method_comparison_tables,
     reference_matrix_checks,
     reference_rows,
     sanity_tables,
@@ -69,6 +70,7 @@ def figure_keys(loaded: dict) -> dict[str, list[tuple[str, dict]]]:
         "sanity_cascade": ("sanity_cascade", {}),
         "sanity_examples": ("sanity_examples", {}),
         "sanity_faithfulness": ("sanity_faithfulness", {}),
+        "method_comparison_examples": ("method_comparison_examples", {"model": best}),
     }
     many = {
         "feature_maps": [("feature_maps", {"model": best, "layer": layer}) for layer in fm["custom_layers"]],
@@ -96,7 +98,15 @@ def collect(outputs: artifacts.Outputs | None = None) -> tuple[dict, list[Path]]
     summary, vgg, split = loaded["custom_summary"], loaded["vgg19"], loaded["data_split"]
     best = summary["best_by_val"]
     reference = json.loads(REFERENCE.read_text())
-    figures, inputs = {}, [SOURCE, REFERENCE, *(outputs.results_dir / f"{n}.json" for n in artifacts.RESULTS)]
+    figures, inputs = (
+        {},
+        [
+            SOURCE,
+            REPORT_DIR / "methods.typ",
+            REFERENCE,
+            *(outputs.results_dir / f"{n}.json" for n in artifacts.RESULTS),
+        ],
+    )
     for slot, entries in figure_keys(loaded).items():
         paths = [outputs.figure_path(key, **fields) for key, fields in entries]
         for path in paths:
@@ -105,6 +115,9 @@ def collect(outputs: artifacts.Outputs | None = None) -> tuple[dict, list[Path]]
         inputs += paths
         shown = ["/" + path.resolve().relative_to(_typst_root(outputs)).as_posix() for path in paths]
         figures[slot] = shown if slot in ("feature_maps", "feature_maps_vgg19", "top9") else shown[0]
+    benchmarks = _benchmarks(outputs)  # the report's ms-per-image column
+    if benchmarks is not None:
+        inputs.append(outputs.results_dir / "benchmarks.json")
     # The all-categories run (`make scale`, not part of `make report`): an appendix when its results exist.
     scale, scale_json = None, outputs.results_dir / "scale_all.json"
     if not outputs.label and scale_json.is_file():
@@ -173,6 +186,7 @@ def collect(outputs: artifacts.Outputs | None = None) -> tuple[dict, list[Path]]
         "statistics": statistics_tables(loaded["statistics"]),
         "sanity": sanity_tables(loaded["sanity"]),
         "scale": scale,
+        "methods": method_comparison_tables(loaded["method_comparison"], benchmarks),
         "figures": figures,
         "provenance": {
             "seed": provenance["seed"],
@@ -184,6 +198,12 @@ def collect(outputs: artifacts.Outputs | None = None) -> tuple[dict, list[Path]]
             "packages": provenance["packages"],
         },
     }, inputs
+
+
+def _benchmarks(outputs: artifacts.Outputs) -> dict | None:
+    """results/benchmarks.json (timings of every method), when this run's folder has one."""
+    path = outputs.results_dir / "benchmarks.json"
+    return json.loads(path.read_text()) if path.is_file() else None
 
 
 def _typst_root(outputs: artifacts.Outputs) -> Path:

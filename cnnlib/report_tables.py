@@ -274,3 +274,144 @@ def sanity_tables(sanity: Mapping) -> dict:
         "faithfulness_images": sanity["faithfulness_images"],
         "faithfulness_steps": sanity["faithfulness_steps"],
     }
+
+
+def _interval(value: Mapping | None, digits: int = 3) -> str:
+    """'0.123 [0.100, 0.150]' from {"mean", "ci"}; '-' when nothing was compared."""
+    if not value or value.get("mean") is None:
+        return "-"
+    if value.get("ci") is None:
+        return num(value["mean"], digits)
+    low, high = value["ci"]
+    return f"{num(value['mean'], digits)} [{num(low, digits)}, {num(high, digits)}]"
+
+
+BENCHMARK_KEYS = {
+    "Grad-CAM": "grad_cam",
+    "Grad-CAM++": "grad_cam_plus_plus",
+    "HiResCAM": "hires_cam",
+    "Score-CAM": "score_cam",
+    "LayerCAM": "layer_cam",
+    "saliency": "saliency",
+    "SmoothGrad": "smooth_grad",
+    "Integrated Gradients": "integrated_gradients",
+    "occlusion": "occlusion",
+}  # notebook 11's method names -> results/benchmarks.json's
+
+
+def method_comparison_tables(results: Mapping, benchmarks: Mapping | None = None) -> dict:
+    """Notebook 11's table: one row per method, randomisation / deletion / insertion with intervals, ms per image.
+
+    ``results`` is results/method_comparison.json; ms per image come from ``benchmarks`` (results/benchmarks.json,
+    "methods"; the notebook's own timings change from run to run and are not stored), "-" where absent. Also
+    names the best method on each measure (for the prose) and the random baseline's AUCs.
+    """
+    custom, vgg = results["custom"], results["vgg19"]
+    summary = custom["summary"]
+    methods = results["methods"]
+    models = (benchmarks or {}).get("methods", {}).get("models", {})
+
+    def bench_ms(model: str, method: str) -> float | None:
+        entry = models.get(model, {}).get("methods", {}).get(BENCHMARK_KEYS.get(method, ""), {})
+        return entry.get("ours_ms")
+
+    rows = [
+        {
+            "method": m,
+            "randomization": _interval(summary[m]["randomization_spearman_abs"], 2),
+            "constant": str(summary[m]["n_constant_randomized"]),
+            "deletion": _interval(summary[m]["deletion_auc"]),
+            "insertion": _interval(summary[m]["insertion_auc"]),
+            "deletion_vs_random": f"{num(summary[m]['deletion_vs_random']['difference'], 3, True)} "
+            f"[{num(summary[m]['deletion_vs_random']['ci'][0], 3, True)}, "
+            f"{num(summary[m]['deletion_vs_random']['ci'][1], 3, True)}]",
+            "insertion_vs_random": f"{num(summary[m]['insertion_vs_random']['difference'], 3, True)} "
+            f"[{num(summary[m]['insertion_vs_random']['ci'][0], 3, True)}, "
+            f"{num(summary[m]['insertion_vs_random']['ci'][1], 3, True)}]",
+            "ms": num(bench_ms(custom["model"], m), 1),
+            "vgg19_ms": num(bench_ms("VGG19", m), 0),
+        }
+        for m in methods
+    ]
+    baseline = summary[custom["baseline"]]
+
+    def best(key: str, sign: int) -> str:
+        return max(methods, key=lambda m: sign * summary[m][key]["mean"])
+
+    def similarity(m: str) -> float:
+        return summary[m]["randomization_spearman_abs"]["mean"]
+
+    compared = [m for m in methods if similarity(m) is not None]
+    return {
+        "takeaways": method_takeaways(summary, methods),
+        "model": custom["model"],
+        "weights": custom["weights"],
+        "n_images": custom["n_images"],
+        "cascade_images": custom["cascade_images"],
+        "seeds": ", ".join(str(s) for s in custom["seeds"]),
+        "layers": ", ".join(custom["layers_reinitialised"]),
+        "steps": custom["steps"],
+        "random_draws": custom["random_draws"],
+        "baseline": custom["baseline"],
+        "baseline_deletion": _interval(baseline["deletion_auc"]),
+        "baseline_insertion": _interval(baseline["insertion_auc"]),
+        "settings": ", ".join(f"{k} {v}" for k, v in custom["settings"].items()),
+        "vgg19_weights": vgg["weights"],
+        "vgg19_images": vgg["n_images"],
+        "vgg19_note": vgg["note"],
+        "vgg19_settings": ", ".join(f"{k} {v}" for k, v in vgg["settings"].items()),
+        "rows": rows,
+        "best_deletion": best("deletion_auc", -1),
+        "best_insertion": best("insertion_auc", 1),
+        "least_randomization": min(compared, key=similarity) if compared else "-",
+        "most_randomization": max(compared, key=similarity) if compared else "-",
+        "benchmark_settings": {
+            model: ", ".join(f"{k} {v}" for k, v in models[model].get("work", {}).items()) for model in models
+        },
+    }
+
+
+def _listing(names: Sequence[str]) -> str:
+    return "none" if not names else names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def method_takeaways(summary: Mapping[str, Mapping], methods: Sequence[str], threshold: float = 0.5) -> list[str]:
+    """Three sentences from the comparison's numbers: which maps survive re-initialisation (upper end of the
+    interval of abs. Spearman above ``threshold``), which beat the random baseline on both curves, which do both."""
+
+    def rand(m):
+        return summary[m]["randomization_spearman_abs"]
+
+    survive = [m for m in methods if rand(m)["ci"] is not None and rand(m)["ci"][0] > threshold]
+    sensitive = [
+        m for m in methods if rand(m)["mean"] is not None and rand(m)["ci"] is not None and rand(m)["ci"][1] < threshold
+    ]
+    beat = [
+        m
+        for m in methods
+        if summary[m]["deletion_vs_random"]["ci"][1] < 0 and summary[m]["insertion_vs_random"]["ci"][0] > 0
+    ]
+    trust = [m for m in sensitive if m in beat]
+    first = (
+        f"{_listing(survive)} {'keeps' if len(survive) == 1 else 'keep'} an absolute rank correlation above "
+        f"{threshold} with their trained maps even "
+        f"after every layer is re-initialised (95% interval above {threshold}): their maps show the image more "
+        f"than what the network learned."
+    )
+    rest = [m for m in methods if m not in beat]
+    second = (
+        f"{_listing(beat)} {'beats' if len(beat) == 1 else 'beat'} smooth random maps on both deletion and "
+        f"insertion (95% intervals); {_listing(rest)} {'does' if len(rest) == 1 else 'do'} not."
+    )
+    if trust:
+        best = min(trust, key=lambda m: summary[m]["deletion_auc"]["mean"])
+        third = (
+            f"Only {_listing(trust)} {'passes' if len(trust) == 1 else 'pass'} both checks; of these {best} "
+            f"removes the class evidence fastest "
+            f"(deletion AUC {num(summary[best]['deletion_auc']['mean'], 3)}, "
+            f"{num(summary[best]['deletion_vs_random']['difference'], 3, True)} against random): on this "
+            f"network, that is the map to believe."
+        )
+    else:
+        third = "No method passes both checks on this network: read every map with that caveat."
+    return [first, second, third]

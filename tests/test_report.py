@@ -23,6 +23,7 @@ SECTIONS = [
     "Grad-CAM",
     "Error bars and significance",
     "Sanity checks for the explanations",
+    "Which explanation to believe",
     "Against the reference",
     "Provenance",
 ]

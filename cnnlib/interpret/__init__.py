@@ -18,6 +18,7 @@ see ``score_source``) and accepts layers inside nested models by path ("vgg19/bl
 - ``activation_max``: feature visualisation by optimisation for a channel or a class.
 """
 
+import cnnlib._tensorflow  # noqa: F401  (first: TensorFlow's import-time C++ notes silenced, log level set)
 from cnnlib.interpret.activation_max import activation_maximisation
 from cnnlib.interpret.cam import cam_raw, grad_cam_plus_plus, hires_cam, layer_cam
 from cnnlib.interpret.feature_maps import conv_layer_names, feature_maps

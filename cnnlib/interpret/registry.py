@@ -26,10 +26,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from cnnlib._tensorflow import keras
+from cnnlib.interpret.cam import grad_cam_plus_plus, hires_cam, layer_cam
 from cnnlib.interpret.feature_maps import feature_maps
 from cnnlib.interpret.gradcam import grad_cam, guided_grad_cam, upsample_maps
+from cnnlib.interpret.gradients import integrated_gradients, saliency, smooth_grad
 from cnnlib.interpret.guided_backprop import guided_backprop
+from cnnlib.interpret.occlusions import occlusion
 from cnnlib.interpret.patches import argmax_patches, channel_maxima, top_k_patches
+from cnnlib.interpret.scorecam import score_cam
 from cnnlib.receptive_field import dependency_boxes
 
 CONTROLS = ("layer", "channel", "position", "target", "examples")  # what a method may need
@@ -198,6 +202,13 @@ def class_gradient(fn: Callable[..., np.ndarray], **kwargs) -> Callable[[Request
     return explain
 
 
+def occlusion_heatmap(model: keras.Model, inputs: np.ndarray, target: int, **kwargs) -> np.ndarray:
+    """``occlusion`` score drops (N, H, W) divided by each map's largest drop, for a [0, 1] heat panel."""
+    drops = occlusion(model, inputs, target, **kwargs)
+    peak = drops.reshape(len(drops), -1).max(axis=1)
+    return drops / np.where(peak > 0, peak, 1)[:, None, None]
+
+
 # ----------------------------------------------------------------------------- the existing methods
 
 
@@ -320,3 +331,11 @@ register("top-9 patches", explain_top_patches, ("layer", "channel", "examples"))
 register("guided backprop", explain_guided_backprop, ("layer", "channel", "position"))
 register("Grad-CAM", explain_grad_cam, ("layer", "target"))
 register("guided Grad-CAM", explain_guided_grad_cam, ("layer", "target"))
+register("Grad-CAM++", class_heatmap(grad_cam_plus_plus), ("layer", "target"))
+register("HiResCAM", class_heatmap(hires_cam), ("layer", "target"))
+register("Score-CAM", class_heatmap(score_cam, channels=64), ("layer", "target"))
+register("LayerCAM", class_heatmap(layer_cam), ("layer", "target"))
+register("saliency", class_gradient(saliency), ("target",))
+register("SmoothGrad", class_gradient(smooth_grad), ("target",))
+register("Integrated Gradients", class_gradient(integrated_gradients), ("target",))
+register("occlusion", class_heatmap(occlusion_heatmap, layer=False), ("target",))

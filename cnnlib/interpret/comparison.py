@@ -1,0 +1,299 @@
+"""Which explanation to believe: every method through the same sanity and faithfulness checks.
+
+A *method* is ``explain(model, inputs (N, H, W, C) float32, targets int (N,)) -> (N, H, W)`` maps on the
+input grid (the ``sanity.Explain`` signature). ``adapters`` builds the ten methods of this project in that
+shape; ``compare_methods`` runs, for one model and one image set:
+
+- cascading randomisation (``sanity.cascade_over_seeds``; Spearman with and without |.|, SSIM, constant
+  maps counted, several re-initialisation seeds), summarised at the *full* re-initialisation (every
+  listed layer fresh), where a method that depends on the learned weights should have lost its map;
+- deletion / insertion curves (``faithfulness.deletion_insertion``) per image, against a smooth random
+  baseline (``faithfulness.random_baseline``), with paired bootstrap intervals per method (its mean AUC)
+  and for its difference from the baseline (``faithfulness.auc_differences``);
+- milliseconds per image of each method on the trained model (wall clock, first call excluded by a
+  warm-up on one image so that graph tracing is not counted).
+
+``summarize`` rebuilds the summary from the per-image records alone, so a stored record can be checked.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+
+import keras
+import numpy as np
+
+from cnnlib import statistics
+from cnnlib.interpret import faithfulness, sanity
+from cnnlib.interpret.cam import grad_cam_plus_plus, hires_cam, layer_cam
+from cnnlib.interpret.gradients import integrated_gradients, saliency, smooth_grad, to_heatmap
+from cnnlib.interpret.occlusions import occlusion
+from cnnlib.interpret.scorecam import score_cam
+
+Explain = sanity.Explain
+METHOD_NAMES = (
+    "Grad-CAM",
+    "Grad-CAM++",
+    "HiResCAM",
+    "Score-CAM",
+    "LayerCAM",
+    "saliency",
+    "SmoothGrad",
+    "Integrated Gradients",
+    "guided backprop",
+    "occlusion",
+)
+
+
+def _per_image_target(fn: Callable[..., np.ndarray], **kwargs) -> Explain:
+    """An explain function from ``fn(model, inputs, targets (sequence of K), **kwargs) -> (N, K, ...)``:
+    each image gets the map of its own target (one call for all distinct targets)."""
+
+    def explain(model, inputs, targets):
+        classes = sorted({int(t) for t in targets})
+        maps = np.asarray(fn(model, np.asarray(inputs, np.float32), classes, **kwargs))
+        return maps[np.arange(len(inputs)), [classes.index(int(t)) for t in targets]]
+
+    explain.__name__ = getattr(fn, "__name__", "explain")
+    return explain
+
+
+def _gradient_heatmap(fn: Callable[..., np.ndarray], reduce: str, **kwargs) -> Explain:
+    """(N, H, W) heat maps from an input attribution ``fn`` (N, K, H, W, C), reduced over colour by ``reduce``."""
+    attribute = _per_image_target(fn, **kwargs)
+
+    def explain(model, inputs, targets):
+        return to_heatmap(attribute(model, inputs, targets), reduce)
+
+    explain.__name__ = getattr(fn, "__name__", "explain")
+    return explain
+
+
+def adapters(
+    layer_name: str | None = None,
+    smooth_samples: int = 25,
+    ig_steps: int = 64,
+    scorecam_channels: int | None = None,
+    occlusion_patch: int = 32,
+    occlusion_stride: int = 16,
+    seed: int = 0,
+) -> dict[str, Explain]:
+    """The ten methods as ``explain(model, inputs, targets) -> (N, H, W)``, in ``METHOD_NAMES`` order.
+
+    CAMs (Grad-CAM, Grad-CAM++, HiResCAM, Score-CAM, LayerCAM) at ``layer_name`` (None: the last
+    convolution), upsampled along the receptive fields, non-negative, each map scaled to [0, 1].
+    Gradient methods: max over colour of |attribution| per pixel, scaled to [0, 1] ("max_abs"); guided
+    backprop keeps ``sanity.guided_backprop_maps`` (sum over colour of |guided gradient|). Occlusion: the
+    signed drop of the class score (units of the score) when a ``occlusion_patch`` square of zeros covers
+    the pixel. ``scorecam_channels`` caps the channels Score-CAM scores per image (None: all).
+    """
+    return {
+        "Grad-CAM": lambda m, x, t: sanity.gradcam_maps(m, x, t, layer_name),
+        "Grad-CAM++": _per_image_target(grad_cam_plus_plus, layer_name=layer_name),
+        "HiResCAM": _per_image_target(hires_cam, layer_name=layer_name),
+        "Score-CAM": _per_image_target(score_cam, layer_name=layer_name, channels=scorecam_channels),
+        "LayerCAM": _per_image_target(layer_cam, layer_name=layer_name),
+        "saliency": _gradient_heatmap(saliency, "max_abs"),
+        "SmoothGrad": _gradient_heatmap(smooth_grad, "max_abs", samples=smooth_samples, seed=seed),
+        "Integrated Gradients": _gradient_heatmap(integrated_gradients, "max_abs", steps=ig_steps),
+        "guided backprop": sanity.guided_backprop_maps,
+        "occlusion": _per_image_target(occlusion, patch=occlusion_patch, stride=occlusion_stride),
+    }
+
+
+def time_methods(
+    model: keras.Model, inputs: np.ndarray, targets: np.ndarray, methods: Mapping[str, Explain]
+) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+    """Maps of every method on the trained model, (N, H, W) each, and wall-clock milliseconds per image.
+
+    Each method first runs on one image (graph tracing and compilation are not counted).
+    """
+    maps, ms = {}, {}
+    with sanity._one_function_per_copy():  # a new batch size retraces once per method: expected, muted
+        for name, explain in methods.items():
+            explain(model, inputs[:1], targets[:1])
+            start = time.perf_counter()
+            maps[name] = np.asarray(explain(model, inputs, targets), np.float32)
+            ms[name] = 1000 * (time.perf_counter() - start) / len(inputs)
+            if maps[name].shape != np.shape(inputs)[:3]:
+                raise ValueError(
+                    f"method {name!r} returned maps of shape {maps[name].shape}; "
+                    f"expected (N, H, W) = {np.shape(inputs)[:3]}."
+                )
+    return maps, ms
+
+
+def example_maps(
+    model: keras.Model, inputs: np.ndarray, targets: np.ndarray, methods: Mapping[str, Explain]
+) -> dict[str, np.ndarray]:
+    """{method: (N, H, W) maps} for a few images (for a figure), TensorFlow's retracing notes muted."""
+    with sanity._one_function_per_copy():
+        return {
+            name: np.asarray(explain(model, np.asarray(inputs, np.float32), np.asarray(targets, int)))
+            for name, explain in methods.items()
+        }
+
+
+def _mean_interval(values: np.ndarray, n_boot: int, seed: int) -> dict:
+    """Mean of per-image values (NaN left out) and its bootstrap 95% interval over images."""
+    v = np.asarray(values, float)
+    v = v[~np.isnan(v)]
+    if len(v) < 2:
+        return {"mean": float(v.mean()) if len(v) else None, "ci": None, "n": int(len(v))}
+    result = statistics.paired_bootstrap(v, np.zeros_like(v), n_boot, seed)
+    return {"mean": result["difference"], "ci": result["ci"], "n": int(len(v))}
+
+
+def summarize(record: Mapping, n_boot: int = 2_000, seed: int = 0) -> dict:
+    """The summary table from a per-image record (``compare_methods(...)["per_image"]``): one row per method.
+
+    Row: "randomization_spearman_abs" / "randomization_spearman" / "randomization_ssim" at full re-initialisation
+    ({"mean", "ci", "n"}; per image the mean over seeds, images whose maps were constant for every seed left out),
+    "n_constant_randomized" (seed x image pairs) and "n_constant_trained", "deletion_auc" / "insertion_auc"
+    ({"mean", "ci", "n"}), "deletion_vs_random" / "insertion_vs_random" (paired bootstrap of AUC(method) -
+    AUC(random baseline)). Timings are not part of it (they differ from run to run).
+    """
+    baseline = record["baseline"]
+    base_auc = {
+        kind: faithfulness.auc_per_image(record["curves"][baseline][kind]) for kind in ("deletion", "insertion")
+    }
+    rows = {}
+    for name in record["methods"]:
+        cascade = record["cascade"][name]
+        row = {}
+        for key in ("spearman_abs", "spearman", "ssim"):
+            full = np.array(cascade[key], float)[:, -1]  # (seeds, N) at full re-initialisation; None -> NaN
+            counted = (~np.isnan(full)).sum(axis=0)
+            per_image = np.where(counted > 0, np.nansum(full, axis=0) / np.maximum(counted, 1), np.nan)
+            row[f"randomization_{key}"] = _mean_interval(per_image, n_boot, seed)
+        row["n_constant_randomized"] = int(np.sum(np.asarray(cascade["constant_randomized"], bool)[:, -1]))
+        row["n_constant_trained"] = int(np.sum(cascade["constant_trained"]))
+        for kind in ("deletion", "insertion"):
+            auc = faithfulness.auc_per_image(record["curves"][name][kind])
+            row[f"{kind}_auc"] = _mean_interval(auc, n_boot, seed)
+            row[f"{kind}_vs_random"] = statistics.paired_bootstrap(auc, base_auc[kind], n_boot, seed)
+        rows[name] = row
+    rows[baseline] = {f"{kind}_auc": _mean_interval(base_auc[kind], n_boot, seed) for kind in ("deletion", "insertion")}
+    return rows
+
+
+def full_reinit_similarity(
+    model: keras.Model,
+    inputs: np.ndarray,
+    targets: np.ndarray,
+    methods: Mapping[str, Explain],
+    layers: Sequence[str],
+    seeds: Sequence[int],
+    trained_maps: Mapping[str, np.ndarray] | None = None,
+) -> dict[str, dict[str, np.ndarray]]:
+    """The last step of the cascade alone: every layer in ``layers`` re-initialised at once, per seed.
+
+    Same output as ``sanity.cascade_over_seeds`` with one step: {method: {"spearman", "spearman_abs", "ssim",
+    "constant_randomized": (S, 1, N), "constant_trained": (N,)}}, at 1/len(layers) of its cost.
+    ``trained_maps`` (the trained model's maps, when already computed) are reused.
+    """
+    if len(set(seeds)) != len(seeds) or not seeds:
+        raise ValueError(f"need distinct re-initialisation seeds; got {list(seeds)}.")
+    originals = {name: (trained_maps or {}).get(name) for name in methods}
+    originals = {name: m if m is not None else methods[name](model, inputs, targets) for name, m in originals.items()}
+    shape = (len(seeds), 1, len(inputs))
+    out = {name: {key: np.full(shape, np.nan) for key in ("spearman", "spearman_abs", "ssim")} for name in methods}
+    for name in methods:
+        out[name]["constant_randomized"] = np.zeros(shape, bool)
+        out[name]["constant_trained"] = np.array([sanity.is_constant(m) for m in originals[name]])
+    with sanity._one_function_per_copy():
+        for i, seed in enumerate(seeds):
+            randomized = sanity.randomize_layers(model, layers, seed)
+            for name, explain in methods.items():
+                sim = sanity.map_similarity(originals[name], explain(randomized, inputs, targets))
+                for key in ("spearman", "spearman_abs", "ssim"):
+                    out[name][key][i, 0] = sim[key]
+                out[name]["constant_randomized"][i, 0] = sim["constant_other"]
+    return out
+
+
+def compare_methods(
+    model: keras.Model,
+    images: np.ndarray,
+    targets: np.ndarray,
+    methods: Mapping[str, Explain],
+    layers_top_down: Sequence[str],
+    seeds: Sequence[int] = (42, 43, 44),
+    steps: int = 20,
+    random_draws: int = 10,
+    seed: int = 0,
+    n_boot: int = 2_000,
+    cascade_images: Sequence[int] | None = None,
+    full_cascade: bool = True,
+    images_per_batch: int = 25,
+    to_inputs: Callable[[np.ndarray], np.ndarray] = lambda x: np.asarray(x, np.float32),
+) -> dict:
+    """Randomisation, faithfulness and timing of every method on one model and image set.
+
+    ``images`` (N, H, W, C) in pixel space, ``targets`` int (N,), ``to_inputs`` pixels -> model inputs.
+    Randomisation runs on the images ``cascade_images`` (indices; None: all), every step of the cascade
+    (``sanity.cascade_over_seeds``) or, with ``full_cascade=False``, only the full re-initialisation
+    (``full_reinit_similarity``). Faithfulness and timing use all images; ``images_per_batch`` images' curves
+    share one ``predict`` call (fewer calls: less per-call overhead).
+    Returns {"summary": ``summarize`` rows, "per_image": JSON-able record (cascade per method as
+    ``sanity.similarity_record`` with (seeds, steps, n) lists, deletion / insertion curves (N, steps + 1)
+    per method and for the random baseline), "ms_per_image": {method: wall-clock ms per image} (kept apart:
+    a timing differs from run to run, everything else is reproducible)}.
+    """
+    if random_draws < 10:
+        raise ValueError(f"the smooth random baseline needs at least 10 draws to be stable; got {random_draws}.")
+    targets = np.asarray(targets, int)
+    inputs = to_inputs(images)
+    maps, ms = time_methods(model, inputs, targets, methods)
+    chosen = np.arange(len(images)) if cascade_images is None else np.asarray(cascade_images, int)
+    sub_maps = {name: m[chosen] for name, m in maps.items()}
+    if full_cascade:
+        # the trained model's maps are already computed: the cascade reuses them instead of recomputing
+        reuse = {
+            name: (lambda m, x, t, name=name: sub_maps[name] if m is model else methods[name](m, x, t))
+            for name in methods
+        }
+        cascade = sanity.cascade_over_seeds(model, inputs[chosen], targets[chosen], reuse, layers_top_down, list(seeds))
+    else:
+        cascade = full_reinit_similarity(
+            model, inputs[chosen], targets[chosen], methods, layers_top_down, list(seeds), sub_maps
+        )
+    curves = {
+        name: faithfulness.deletion_insertion(
+            model,
+            images,
+            maps[name],
+            targets,
+            to_inputs=to_inputs,
+            steps=steps,
+            seed=seed,
+            images_per_batch=images_per_batch,
+        )
+        for name in methods
+    }
+    baseline = f"random (smooth, {random_draws} draws)"
+    curves[baseline] = faithfulness.random_baseline(
+        model,
+        images,
+        targets,
+        draws=random_draws,
+        seed=seed,
+        to_inputs=to_inputs,
+        steps=steps,
+        images_per_batch=images_per_batch,
+    )
+    record = {
+        "methods": list(methods),
+        "baseline": baseline,
+        "layers_top_down": list(layers_top_down),
+        "cascade_steps": "every step" if full_cascade else "full re-initialisation only",
+        "cascade_images": chosen.tolist(),
+        "seeds": list(seeds),
+        "steps": steps,
+        "random_draws": random_draws,
+        "n_images": int(len(images)),
+        "cascade": {name: sanity.similarity_record(per_image) for name, per_image in cascade.items()},
+        "curves": {name: faithfulness.curves_record(c) for name, c in curves.items()},
+    }
+    return {"summary": summarize(record, n_boot, seed), "per_image": record, "ms_per_image": ms}
