@@ -39,7 +39,8 @@ class Session:
     @property
     def split_sizes(self) -> dict[str, int]:
         """Images per class and split, as notebook 01 drew them (50/10/20 for the reference)."""
-        return dict(self.read_results("data_split")["split_sizes"])
+        stored = self.read_results("data_split")["split_sizes"]  # JSON keys come back sorted: restore the order
+        return {split: int(stored[split]) for split in config.SPLITS if split in stored}
 
     def read_results(self, name: str) -> dict:
         return self.outputs.read_results(name)
