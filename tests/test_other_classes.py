@@ -24,7 +24,8 @@ SMOKE_PARAMETERS = {
     "SEEDS": [42, 43],
     "SPLIT_SEEDS": [42, 1],
     "RANDOMIZATION_SEEDS": [42],
-    "RANDOM_DRAWS": 2,
+    "RANDOM_DRAWS": 10,  # the comparison refuses fewer (a baseline of fewer draws is too noisy)
+    "CASCADE_IMAGES": 3,
     "N_BOOT": 200,
     "PERMUTED_EPOCHS": 3,
 }
