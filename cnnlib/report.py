@@ -13,6 +13,7 @@ Run: ``python -m cnnlib.report`` (or ``make pdf``); ``CNNLIB_CLASSES`` selects a
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 from pathlib import Path
 
@@ -113,7 +114,7 @@ def collect(outputs: artifacts.Outputs | None = None) -> tuple[dict, list[Path]]
             if not path.is_file():
                 raise ReportInputMissing(f"Figure {path} is missing: run the notebooks (`make report`).")
         inputs += paths
-        shown = ["/" + path.resolve().relative_to(_typst_root(outputs)).as_posix() for path in paths]
+        shown = [_for_pdf(path, outputs) for path in paths]
         figures[slot] = shown if slot in ("feature_maps", "feature_maps_vgg19", "top9") else shown[0]
     benchmarks = _benchmarks(outputs)  # the report's ms-per-image column
     if benchmarks is not None:
@@ -126,7 +127,7 @@ def collect(outputs: artifacts.Outputs | None = None) -> tuple[dict, list[Path]]
             raise ReportInputMissing(f"Figure {figure} is missing: rerun `make scale`.")
         scale = {
             **scale_tables(json.loads(scale_json.read_text())),
-            "figure": "/" + figure.resolve().relative_to(_typst_root(outputs)).as_posix(),
+            "figure": _for_pdf(figure, outputs),
         }
         inputs += [scale_json, figure]
     ours = {**{v: loaded[v] for v in VARIANTS}, "vgg19": vgg}
@@ -198,6 +199,28 @@ def collect(outputs: artifacts.Outputs | None = None) -> tuple[dict, list[Path]]
             "packages": provenance["packages"],
         },
     }, inputs
+
+
+PDF_WIDTH = 760  # px: photo grids in the PDF (at most 17 cm wide, >= 110 dpi); keeps the PDF under 3 MB
+PDF_JPEG_QUALITY = 80
+
+
+def _for_pdf(path: Path, outputs: artifacts.Outputs) -> str:
+    """The path Typst embeds for a figure: the file itself (plots, PNG), or for a photo grid (JPEG) a copy at
+    most ``PDF_WIDTH`` wide in report/.build/ (never committed; figures/ keeps the one full-quality copy)."""
+    from PIL import Image
+
+    root = _typst_root(outputs)
+    if path.suffix.lower() != ".jpg":
+        return "/" + path.resolve().relative_to(root).as_posix()
+    with Image.open(path) as img:
+        width = min(img.width, PDF_WIDTH)
+        small = img.convert("RGB").resize((width, round(img.height * width / img.width)), Image.LANCZOS)
+    target = REPORT_DIR / ".build" / (outputs.label or "reference") / path.name
+    buffer = io.BytesIO()
+    small.save(buffer, format="JPEG", quality=PDF_JPEG_QUALITY, optimize=True)
+    atomic_write_bytes(target, buffer.getvalue())
+    return "/" + target.resolve().relative_to(root).as_posix()
 
 
 def _benchmarks(outputs: artifacts.Outputs) -> dict | None:
