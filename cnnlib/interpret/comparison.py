@@ -21,10 +21,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 
-import keras
 import numpy as np
 
 from cnnlib import statistics
+from cnnlib._tensorflow import keras
 from cnnlib.interpret import faithfulness, sanity
 from cnnlib.interpret.cam import grad_cam_plus_plus, hires_cam, layer_cam
 from cnnlib.interpret.gradients import integrated_gradients, saliency, smooth_grad, to_heatmap
