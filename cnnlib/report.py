@@ -216,7 +216,8 @@ def _for_pdf(path: Path, outputs: artifacts.Outputs) -> str:
     with Image.open(path) as img:
         width = min(img.width, PDF_WIDTH)
         small = img.convert("RGB").resize((width, round(img.height * width / img.width)), Image.LANCZOS)
-    target = REPORT_DIR / ".build" / (outputs.label or "reference") / path.name
+    build = REPORT_DIR / ".build" if not outputs.label else outputs.root / ".build"  # never committed
+    target = build / path.name
     buffer = io.BytesIO()
     small.save(buffer, format="JPEG", quality=PDF_JPEG_QUALITY, optimize=True)
     atomic_write_bytes(target, buffer.getvalue())

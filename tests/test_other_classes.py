@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import subprocess
 
 import pytest
 
@@ -32,13 +33,19 @@ SMOKE_PARAMETERS = {
 
 
 def _committed_state() -> dict[str, str]:
-    folders = [config.RESULTS_DIR, config.FIGURES_DIR, config.SPLITS_DIR, config.REPO_ROOT / "report"]
-    return {
-        str(p): hashlib.sha256(p.read_bytes()).hexdigest()
-        for folder in folders
-        for p in sorted(folder.rglob("*"))
-        if p.is_file()
-    }
+    """SHA-256 of every committed file under results/, figures/, data/splits/, report/ and notebooks/
+    (git's list; ignored build folders such as report/.build/ are not committed outputs)."""
+    listed = (
+        subprocess.run(
+            ["git", "ls-files", "-z", "results", "figures", "data/splits", "report", "notebooks"],
+            cwd=config.REPO_ROOT,
+            capture_output=True,
+            check=True,
+        )
+        .stdout.decode()
+        .split("\0")
+    )
+    return {name: hashlib.sha256((config.REPO_ROOT / name).read_bytes()).hexdigest() for name in listed if name}
 
 
 @pytest.mark.notebooks
