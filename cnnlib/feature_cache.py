@@ -37,6 +37,19 @@ def image_digest(image: np.ndarray) -> str:
     return digest.hexdigest()
 
 
+def weights_digest(model: keras.Model) -> str:
+    """SHA-256 (hex) of a model's weights: every variable's path, shape, dtype and bytes, in order.
+
+    Part of a cache key for anything computed from a model, so retrained or edited weights never hit
+    an old entry (about 0.1 s for VGG19's 20 million parameters)."""
+    digest = hashlib.sha256()
+    for variable in model.weights:
+        value = np.ascontiguousarray(keras.ops.convert_to_numpy(variable))
+        digest.update(f"{variable.path}|{value.shape}|{value.dtype.str}|".encode())
+        digest.update(value.tobytes())
+    return digest.hexdigest()
+
+
 def identity_key(**identity: object) -> str:
     """Short stable key of a feature extractor's identity (weights, preprocessing, layer, size, ...)."""
     identity = {**identity, "keras": keras.__version__, "policy": keras.config.dtype_policy().name}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import asdict
 
 import numpy as np
@@ -121,31 +122,44 @@ def train_variant(
             "SHA-256 of the split manifest): the model cache must know which data a model was trained on. "
             "Pass cache=False to train without the cache."
         )
+
+    def train() -> tuple[keras.Model, dict]:
+        set_seed(seed)
+        with distribute.strategy().scope():  # several GPUs: MirroredStrategy; else a no-op
+            model = compile_model(build_model(architecture, n_classes, name=variant), settings)
+        record: dict = {
+            "variant": variant,
+            "architecture": architecture,
+            "transferred_from": source,
+            "transferred_layers": [],
+        }
+        if source_model is not None:
+            record["transferred_layers"] = transfer_weights(source_model, model)
+        record.update(fit(model, data, settings))
+        return model, record
+
+    if not cache:
+        return train()
+    return cached_training(f"{variant}_{_cache_key(variant, data_key, seed, settings)}", train)
+
+
+def cached_training(name: str, train: Callable[[], tuple[keras.Model, dict]]) -> tuple[keras.Model, dict]:
+    """``train()``'s (model, record), stored as ``config.cache_dir()/models/<name>.{keras,json}`` and loaded
+    from there when present. ``name`` must identify everything the training depends on (a hash of the
+    recipe). Files are written under unique temporary names and renamed, model first, so runs training
+    the same model at once on one cache all succeed and a record is only ever found beside a complete model.
+    """
     folder = config.cache_dir() / "models"
-    key = _cache_key(variant, data_key, seed, settings)
-    model_file, record_file = folder / f"{variant}_{key}.keras", folder / f"{variant}_{key}.json"
-    if cache:
-        sweep_once(folder)  # temporaries left by killed runs (never read, only removed)
-    if cache and model_file.is_file() and record_file.is_file():
+    model_file, record_file = folder / f"{name}.keras", folder / f"{name}.json"
+    sweep_once(folder)  # temporaries left by killed runs (never read, only removed)
+    if model_file.is_file() and record_file.is_file():
         try:
             return keras.models.load_model(model_file), json.loads(record_file.read_text())
         except Exception:  # noqa: BLE001 - any unreadable cache (truncated zip, bad JSON) is retrained
             model_file.unlink(missing_ok=True)
-    set_seed(seed)
-    with distribute.strategy().scope():  # several GPUs: MirroredStrategy; else a no-op
-        model = compile_model(build_model(architecture, n_classes, name=variant), settings)
-    record: dict = {
-        "variant": variant,
-        "architecture": architecture,
-        "transferred_from": source,
-        "transferred_layers": [],
-    }
-    if source_model is not None:
-        record["transferred_layers"] = transfer_weights(source_model, model)
-    record.update(fit(model, data, settings))
-    if cache:  # the model first: a record is only ever found beside a complete model
-        atomic_write(model_file, model.save)
-        atomic_write_bytes(record_file, json.dumps(record).encode())
+    model, record = train()
+    atomic_write(model_file, model.save)
+    atomic_write_bytes(record_file, json.dumps(record).encode())
     return model, record
 
 

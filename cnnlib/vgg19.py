@@ -14,6 +14,8 @@ The classifier is one functional model (base layers, then ``flatten`` -> ``logit
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import weakref
 from collections.abc import Mapping
@@ -26,7 +28,7 @@ from tqdm import tqdm
 from cnnlib import config, distribute, feature_cache
 from cnnlib._tensorflow import keras, tf
 from cnnlib.files import file_digest, file_sha256
-from cnnlib.training import compile_model, fit, set_seed
+from cnnlib.training import cached_training, compile_model, fit, set_seed
 
 ENV_VAR = "CNNLIB_VGG19_WEIGHTS"
 IMAGENET_NOTOP_MD5 = "253f8cb515780f3b799900260a226db6"  # Keras's published hash of the notop file
@@ -236,15 +238,31 @@ def fit_classifier(
     n_classes: int = len(config.CLASSES),
     env: Mapping[str, str] | None = None,
     weights_seed: int | None = None,
+    cache: bool = True,
 ) -> VGG19Run:
     """The whole recipe: load weights, cached features, train the head, assemble the flat model.
 
     ``seed`` initialises the head; ``weights_seed`` (default: ``seed``) seeds the random-init
-    fallback's base, so several head seeds can share one fallback base.
+    fallback's base, so several head seeds can share one fallback base. With ``cache`` the trained
+    head is stored in the model cache (``training.cached_training``), keyed by the features' identity,
+    the split (``split_key``), the seed, the settings and the versions.
     """
     base, weights = load_base(
         env, seed=seed if weights_seed is None else weights_seed, image_size=arrays["train"][0].shape[1]
     )
     features = cached_features(base, weights, arrays, split_key)
-    head, record = train_head(features, settings, n_classes, seed)
+    if not cache:
+        head, record = train_head(features, settings, n_classes, seed)
+    else:
+        recipe = {
+            "head": HEAD,
+            "features": features_identity(weights, base),
+            "data": split_key,
+            "seed": seed,
+            "n_classes": n_classes,
+            "settings": asdict(settings),
+            "tensorflow": tf.__version__,
+        }
+        key = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:16]
+        head, record = cached_training(f"vgg19_head_{key}", lambda: train_head(features, settings, n_classes, seed))
     return VGG19Run(build_classifier(base, head), head, weights, features, record)

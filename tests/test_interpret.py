@@ -169,3 +169,22 @@ def test_patches_agree_with_brute_force():
         np.testing.assert_allclose([p.activation for p in patches], np.sort(per_image_max)[::-1][:3], rtol=1e-5)
         crop = patches[0].crop(x)
         assert crop.shape == (patches[0].box[2] - patches[0].box[0], patches[0].box[3] - patches[0].box[1], 3)
+
+
+def test_channel_maxima_of_layers_one_pass_equals_per_layer_and_cache_is_keyed_by_weights():
+    model = _random_model("arch3", seed=5)
+    x = _images(5, seed=5)
+    layers = ["conv1", "conv4"]
+    together = interpret.channel_maxima_of_layers(model, x, layers, batch_size=2)
+    cached = interpret.channel_maxima_of_layers(model, x, layers, batch_size=3, cache=True)  # computes, stores
+    again = interpret.channel_maxima_of_layers(model, x[::-1], layers, cache=True)  # every image read back
+    for layer in layers:
+        alone = interpret.channel_maxima(model, x, layer, batch_size=5)
+        for got in (together[layer], cached[layer]):
+            assert got[0].dtype == np.float32 and got[1].dtype == np.int64
+            np.testing.assert_array_equal(got[0], alone[0])  # bit for bit
+            np.testing.assert_array_equal(got[1], alone[1])
+        np.testing.assert_array_equal(again[layer][0], alone[0][::-1])
+    model.get_layer("conv1").set_weights([w * 2 for w in model.get_layer("conv1").get_weights()])
+    changed = interpret.channel_maxima_of_layers(model, x, layers, cache=True)
+    np.testing.assert_allclose(changed["conv1"][0], 2 * together["conv1"][0], rtol=1e-6)  # not the old entry

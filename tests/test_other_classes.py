@@ -71,12 +71,14 @@ def test_every_notebook_and_the_pdf_run_on_another_class_list(tmp_path, monkeypa
             str(tmp_path / notebook.name),
             cwd=str(notebook.parent),
             progress_bar=False,
-            parameters={"CLASSES": ",".join(OTHER_CLASSES)},
+            parameters={**SMOKE_PARAMETERS, "CLASSES": ",".join(OTHER_CLASSES)},
             kernel_name="python3",
         )
     outputs = artifacts.outputs_for(OTHER_CLASSES)
     assert outputs.root == tmp_path / "outputs" / "-".join(OTHER_CLASSES)
     assert outputs.read_results("data_split")["classes"] == OTHER_CLASSES
+    assert outputs.read_results("data_split")["split_sizes"] == SMOKE_PARAMETERS["SPLIT_SIZES"]  # parameters used
+    assert outputs.read_results("statistics")["seeds"] == SMOKE_PARAMETERS["SEEDS"]
     assert outputs.read_results("vgg19")["provenance"]["profile"] == "smoke"
     assert outputs.read_results("feature_maps")["example_class"] == OTHER_CLASSES[0]  # no scorpion here
 

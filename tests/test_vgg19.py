@@ -97,6 +97,26 @@ def test_feature_cache_is_reused_and_rebuilt_when_truncated():
     assert not np.array_equal(other["val"][0], first["val"][0])
 
 
+def test_trained_head_is_cached_and_keyed_by_features_data_and_seed(monkeypatch):
+    arrays, settings, env = _tiny_arrays(), config.TrainSettings(max_epochs=2, patience=1), {vgg19.ENV_VAR: "random"}
+    first = vgg19.fit_classifier(arrays, "split-a", settings, seed=1, n_classes=2, env=env)
+    with monkeypatch.context() as patched:
+        patched.setattr(vgg19, "train_head", lambda *a, **k: pytest.fail("trained again"))
+        again = vgg19.fit_classifier(arrays, "split-a", settings, seed=1, n_classes=2, env=env)
+    assert again.record == first.record
+    for a, b in zip(first.head.get_weights(), again.head.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    heads = lambda: sorted(p.name for p in config.cache_dir().glob("models/vgg19_head_*.keras"))  # noqa: E731
+    assert len(heads()) == 1
+    vgg19.fit_classifier(arrays, "split-b", settings, seed=1, n_classes=2, env=env)  # other data
+    vgg19.fit_classifier(arrays, "split-a", settings, seed=2, n_classes=2, env=env)  # other seed (and base)
+    vgg19.fit_classifier(arrays, "split-a", settings, seed=1, n_classes=2, env=env, weights_seed=7)  # other base
+    assert len(heads()) == 4
+    uncached = vgg19.fit_classifier(arrays, "split-a", settings, seed=1, n_classes=2, env=env, cache=False)
+    for a, b in zip(first.head.get_weights(), uncached.head.get_weights()):
+        np.testing.assert_array_equal(a, b)  # the cache returns what training gives
+
+
 def test_fine_tune_block5_trains_only_block5_and_head():
     base, info = vgg19.load_base({vgg19.ENV_VAR: "random"}, image_size=SIZE)
     arrays = _tiny_arrays()

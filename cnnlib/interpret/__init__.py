@@ -35,6 +35,7 @@ from cnnlib.interpret.occlusions import occlusion
 from cnnlib.interpret.patches import (
     argmax_patches,
     channel_maxima,
+    channel_maxima_of_layers,
     strongest_argmax_patches,
     strongest_channels,
     top_k_patches,
@@ -50,6 +51,7 @@ __all__ = [
     "class_scores",
     "compare_upsampling",
     "channel_maxima",
+    "channel_maxima_of_layers",
     "conv_layer_names",
     "feature_maps",
     "grad_cam",

@@ -48,14 +48,48 @@ def channel_maxima(
 
     Computed in batches, keeping only the maxima, so memory stays at (N, C).
     """
-    best_value, best_index = [], []
-    probe = activations_function(model, [layer_name])
-    for start in range(0, len(inputs), batch_size):
-        acts = np.asarray(probe(np.asarray(inputs[start : start + batch_size], np.float32))[0])
-        flat = acts.reshape(len(acts), -1, acts.shape[-1])  # (n, h*w, C)
-        best_index.append(flat.argmax(axis=1))
-        best_value.append(flat.max(axis=1))
-    return np.concatenate(best_value), np.concatenate(best_index)
+    return channel_maxima_of_layers(model, inputs, [layer_name], batch_size)[layer_name]
+
+
+def channel_maxima_of_layers(
+    model: keras.Model, inputs: np.ndarray, layer_names: Sequence[str], batch_size: int = 32, cache: bool = False
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """``channel_maxima`` of several layers from one forward pass per batch: {layer: (values, positions)}.
+
+    The same bits as one call per layer (the layers' activations do not depend on which outputs the
+    probe has). With ``cache`` each input's maxima are stored per image under ``config.cache_dir()``,
+    keyed by the input's bytes, the model's weights and the layers (``feature_cache``), so a later call
+    with the same weights computes only new inputs.
+    """
+    from cnnlib import feature_cache  # the cache needs config; interpret itself does not
+
+    probe = activations_function(model, layer_names)
+    channels = [int(view(model).outputs[resolve_layer(model, name)].shape[-1]) for name in layer_names]
+
+    def forward(batch: np.ndarray) -> np.ndarray:  # (n, 2 * sum C): per layer, maxima then flat positions
+        parts = []
+        for acts in probe(np.asarray(batch, np.float32)):
+            flat = np.asarray(acts).reshape(len(batch), -1, acts.shape[-1])  # (n, h*w, C)
+            parts += [flat.max(axis=1), flat.argmax(axis=1).astype(np.float32)]  # positions < 2**24: exact
+        return np.concatenate(parts, axis=1)
+
+    width = 2 * sum(channels)
+    if cache:
+        identity = feature_cache.identity_key(
+            weights=feature_cache.weights_digest(model), layers=list(layer_names), summary="channel maxima"
+        )
+        packed, _ = feature_cache.cached_image_features(
+            forward, identity, inputs, (width,), batch_size, "channel maxima"
+        )
+    else:
+        packed = np.concatenate(
+            [forward(inputs[i : i + batch_size]) for i in range(0, len(inputs), batch_size)]
+        ).reshape(len(inputs), width)
+    out, start = {}, 0
+    for name, c in zip(layer_names, channels):
+        out[name] = (packed[:, start : start + c], packed[:, start + c : start + 2 * c].astype(np.int64))
+        start += 2 * c
+    return out
 
 
 def strongest_channels(maxima: np.ndarray, n: int) -> list[int]:
