@@ -17,18 +17,19 @@ report: notebooks
 pdf: venv
 	$(BIN)/python -m cnnlib.report
 
-## notebooks: execute every notebook in place, in order
+## notebooks: execute every notebook in place: 01-03 in order, then the rest two at a time (cnnlib/notebooks.py;
+## CNNLIB_NOTEBOOK_JOBS=1 runs them one by one; the files are the same bytes either way)
 notebooks: venv
-	$(BIN)/jupyter nbconvert --to notebook --execute --inplace \
-	    --ExecutePreprocessor.timeout=1800 --ExecutePreprocessor.record_timing=False $(NOTEBOOKS)
-	# How a cell's printed lines are split into stream chunks depends on timing: merge them, so equal
-	# outputs give equal files (nbconvert coalesces only before executing).
-	$(BIN)/jupyter nbconvert --to notebook --inplace --CoalesceStreamsPreprocessor.enabled=True $(NOTEBOOKS)
+	$(BIN)/python -m cnnlib.notebooks $(NOTEBOOKS)
 
 ## test: unit tests, then nbval re-executes every notebook and compares the outputs of every cell that does not
-## train (cells tagged NBVAL_CHECK_OUTPUT: a cold run may print training-time warnings a warm one does not)
+## train (cells tagged NBVAL_CHECK_OUTPUT: a cold run may print training-time warnings a warm one does not).
+## Notebooks 01-03 run in order; the later ones (and the explorer) two at a time, whole notebooks per worker.
+NBVAL := --nbval-lax --nbval-current-env --nbval-cell-timeout=1800
 test: venv testdeps
-	$(BIN)/python -m pytest tests --nbval-lax --nbval-current-env --nbval-cell-timeout=1800 notebooks
+	$(BIN)/python -m pytest tests
+	$(BIN)/python -m pytest $(NBVAL) $$($(BIN)/python -m cnnlib.notebooks --list | head -n -1)
+	$(BIN)/python -m pytest $(NBVAL) -n 2 --dist loadscope $$($(BIN)/python -m cnnlib.notebooks --list --explorer | tail -n 1)
 
 ## lint: ruff (settings in pyproject.toml)
 lint: testdeps

@@ -19,7 +19,9 @@ SPLIT_ORDER = ("train", "val", "test")
 
 def predict_labels(model: keras.Model, x: np.ndarray, batch_size: int = 64) -> np.ndarray:
     """Arg-max class index per image: int (N,)."""
-    return np.argmax(model.predict(x, batch_size=batch_size, verbose=0), axis=1)
+    from cnnlib.forward import predict  # TensorFlow only when a model is evaluated
+
+    return np.argmax(predict(model, x, batch_size=batch_size), axis=1)
 
 
 def split_metrics(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> dict:

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cnnlib import config, data, evaluation, images, training, vgg19
+from cnnlib import config, data, evaluation, forward, images, training, vgg19
 
 SPLITS = ("train", "val", "test")
 
@@ -47,12 +47,12 @@ def run_split(
             split.arrays, settings, seed, n_classes=n_classes, data_key=split.split_hash
         )
         metrics = {v: evaluation.evaluate(m, split.arrays, n_classes) for v, m in models.items()}
-        predictions[seed] = {v: m.predict(x_test, batch_size=64, verbose=0) for v, m in models.items()}
+        predictions[seed] = {v: forward.predict(m, x_test, batch_size=64) for v, m in models.items()}
         run = vgg19.fit_classifier(
             split.arrays, split.split_hash, settings, seed, n_classes, env=vgg_env, weights_seed=seed
         )
         metrics["vgg19"] = evaluation.evaluate(run.head, run.features, n_classes)
-        predictions[seed]["vgg19"] = run.head.predict(run.features["test"][0], batch_size=64, verbose=0)
+        predictions[seed]["vgg19"] = forward.predict(run.head, run.features["test"][0], batch_size=64)
         rows += _rows(metrics, seed, split_seed)
         weight_labels.append(run.weights.label)
     labels = set(weight_labels)

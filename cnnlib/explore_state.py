@@ -21,8 +21,8 @@ import numpy as np
 
 from cnnlib import images
 from cnnlib._tensorflow import keras
+from cnnlib.forward import compiled_forward
 from cnnlib.interpret import conv_layer_names, feature_maps, last_conv_layer, registry
-from cnnlib.vgg19 import compiled_forward
 
 MAX_UPLOAD_BYTES = 5 << 20  # the panel shows 224 x 224 pixels; a larger file is refused before decoding
 Progress = Callable[[int, int, str], None]  # (steps done, steps in all, what is happening)

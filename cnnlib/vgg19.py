@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import weakref
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -28,6 +27,7 @@ from tqdm import tqdm
 from cnnlib import config, distribute, feature_cache
 from cnnlib._tensorflow import keras, tf
 from cnnlib.files import file_digest, file_sha256
+from cnnlib.forward import compiled_forward
 from cnnlib.training import cached_training, compile_model, fit, set_seed
 
 ENV_VAR = "CNNLIB_VGG19_WEIGHTS"
@@ -150,17 +150,6 @@ def features_identity(weights: WeightsInfo, base: keras.Model) -> str:
         input_shape=list(base.input.shape[1:]),
         model="vgg19_notop",
     )
-
-
-_FORWARD: weakref.WeakKeyDictionary[keras.Model, tf.types.experimental.GenericFunction] = weakref.WeakKeyDictionary()
-
-
-def compiled_forward(model: keras.Model):
-    """``model(x, training=False)`` as a tf.function with a fixed signature, built once per model."""
-    if model not in _FORWARD:
-        spec = tf.TensorSpec([None, *model.input.shape[1:]], tf.float32)
-        _FORWARD[model] = tf.function(lambda batch: model(batch, training=False), input_signature=[spec])
-    return _FORWARD[model]
 
 
 def extract_features(base: keras.Model, images: np.ndarray, batch_size: int = 16, desc: str = "") -> np.ndarray:

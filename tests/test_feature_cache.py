@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from cnnlib import config, feature_cache, vgg19
+from cnnlib.forward import compiled_forward
 
 SIZE = 32
 
@@ -26,7 +27,7 @@ def test_per_image_features_equal_the_per_split_path_and_are_reused(monkeypatch)
     # another "split": some images seen before (in other roles and batch positions), some new
     mixed = np.concatenate([first["val"][0][::-1], _images(3, 2), first["train"][0][7:12]])
     calls = []
-    forward = vgg19.compiled_forward(base)
+    forward = compiled_forward(base)
     monkeypatch.setattr(vgg19, "compiled_forward", lambda model: lambda b: calls.append(len(b)) or forward(b))
     again = vgg19.cached_features(base, info, {"test": (mixed, np.zeros(len(mixed), np.int32))})
     assert calls == [3]  # only the 3 new images went through the network, in one batch

@@ -193,24 +193,9 @@ def full_reinit_similarity(
     "constant_randomized": (S, 1, N), "constant_trained": (N,)}}, at 1/len(layers) of its cost.
     ``trained_maps`` (the trained model's maps, when already computed) are reused.
     """
-    if len(set(seeds)) != len(seeds) or not seeds:
-        raise ValueError(f"need distinct re-initialisation seeds; got {list(seeds)}.")
-    originals = {name: (trained_maps or {}).get(name) for name in methods}
-    originals = {name: m if m is not None else methods[name](model, inputs, targets) for name, m in originals.items()}
-    shape = (len(seeds), 1, len(inputs))
-    out = {name: {key: np.full(shape, np.nan) for key in ("spearman", "spearman_abs", "ssim")} for name in methods}
-    for name in methods:
-        out[name]["constant_randomized"] = np.zeros(shape, bool)
-        out[name]["constant_trained"] = np.array([sanity.is_constant(m) for m in originals[name]])
-    with sanity._one_function_per_copy():
-        for i, seed in enumerate(seeds):
-            randomized = sanity.randomize_layers(model, layers, seed)
-            for name, explain in methods.items():
-                sim = sanity.map_similarity(originals[name], explain(randomized, inputs, targets))
-                for key in ("spearman", "spearman_abs", "ssim"):
-                    out[name][key][i, 0] = sim[key]
-                out[name]["constant_randomized"][i, 0] = sim["constant_other"]
-    return out
+    return sanity.cascade_over_seeds(
+        model, inputs, targets, methods, layers, seeds, steps=[len(layers) - 1], trained_maps=trained_maps
+    )
 
 
 def compare_methods(
@@ -259,19 +244,9 @@ def compare_methods(
         cascade = full_reinit_similarity(
             model, inputs[chosen], targets[chosen], methods, layers_top_down, list(seeds), sub_maps
         )
-    curves = {
-        name: faithfulness.deletion_insertion(
-            model,
-            images,
-            maps[name],
-            targets,
-            to_inputs=to_inputs,
-            steps=steps,
-            seed=seed,
-            images_per_batch=images_per_batch,
-        )
-        for name in methods
-    }
+    settings = dict(to_inputs=to_inputs, steps=steps, seed=seed, images_per_batch=images_per_batch)
+    ordered = {name: maps[name] for name in methods}
+    curves = faithfulness.curves_of_maps(model, images, ordered, targets, **settings)  # blur computed once
     baseline = f"random (smooth, {random_draws} draws)"
     curves[baseline] = faithfulness.random_baseline(
         model,

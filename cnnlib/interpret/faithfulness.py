@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 from scipy import ndimage
 
-from cnnlib import statistics
+from cnnlib import forward, statistics
 from cnnlib._tensorflow import keras
 
 SUBSTRATES = ("blur", "zero", "mean")
@@ -50,6 +50,27 @@ def _ranks(saliency: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return rank.reshape(h, w)
 
 
+def substrates(
+    images: np.ndarray,
+    deletion_substrate: str = "blur",
+    insertion_substrate: str = "blur",
+    blur_sigma: float = 10.0,
+    blur_radius: int | None = None,
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per image, (what deleted pixels become, what insertion starts from): two (H, W, C) float32 arrays.
+
+    Computed once and passed to ``deletion_insertion`` (``substrates=``) when the same images are scored
+    with several maps, as the random baseline's draws are.
+    """
+    out = []
+    for image in images:
+        image = np.asarray(image, np.float32)
+        removed = substrate(image, deletion_substrate, blur_sigma, blur_radius)
+        same = insertion_substrate == deletion_substrate
+        out.append((removed, removed if same else substrate(image, insertion_substrate, blur_sigma, blur_radius)))
+    return out
+
+
 def deletion_insertion(
     model: keras.Model,
     images: np.ndarray,
@@ -63,40 +84,57 @@ def deletion_insertion(
     insertion_substrate: str = "blur",
     blur_radius: int | None = None,
     images_per_batch: int = 4,
+    substrates_of_images: Sequence[tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> dict[str, np.ndarray]:
     """Deletion and insertion curves: target probability as pixels are removed / added in map order.
 
     ``images`` (N, H, W, C) in pixel space, ``maps`` (N, H, W), ``targets`` int (N,). Ties in a map are broken
     at random (seeded). Returns {"deletion", "insertion"}: (N, steps + 1) probabilities at fractions
     0, 1/steps, ..., 1 of the pixels. Defaults (blur, sigma 10, both curves) are this project's main setting.
+    ``substrates_of_images``: ``substrates(images, ...)`` computed beforehand with the same settings.
     """
     maps = np.asarray(maps)
     if maps.shape != np.shape(images)[:3] or len(targets) != len(maps):
         raise ValueError(f"maps {maps.shape}, images {np.shape(images)} and {len(targets)} targets do not match.")
     rng = np.random.default_rng(seed)
     n, h, w = maps.shape
-    fractions = np.linspace(0, 1, steps + 1)
+    counts = np.array([round(fraction * h * w) for fraction in np.linspace(0, 1, steps + 1)])
     curves = {"deletion": np.zeros((n, steps + 1)), "insertion": np.zeros((n, steps + 1))}
     for start in range(0, n, images_per_batch):
         batch, chunk = [], range(start, min(start + images_per_batch, n))
         for i in chunk:
             image = np.asarray(images[i], np.float32)
-            removed = substrate(image, deletion_substrate, blur_sigma, blur_radius)
-            empty = (
-                removed
-                if insertion_substrate == deletion_substrate
-                else substrate(image, insertion_substrate, blur_sigma, blur_radius)
+            removed, empty = (
+                substrates_of_images[i]
+                if substrates_of_images is not None
+                else substrates(image[None], deletion_substrate, insertion_substrate, blur_sigma, blur_radius)[0]
             )
-            rank = _ranks(maps[i], rng)
-            for fraction in fractions:
-                top = (rank < round(fraction * h * w))[..., None]
-                batch.append(np.where(top, removed, image))  # deletion
-                batch.append(np.where(top, image, empty))  # insertion
-        probs = np.asarray(model.predict(to_inputs(np.stack(batch)), verbose=0, batch_size=64))
+            top = (_ranks(maps[i], rng)[None] < counts[:, None, None])[..., None]  # (steps + 1, H, W, 1)
+            # rows alternate deletion, insertion for each fraction
+            batch.append(np.stack([np.where(top, removed, image), np.where(top, image, empty)], axis=1))
+        inputs = to_inputs(np.concatenate(batch).reshape(-1, *np.shape(images)[1:]))
+        probs = forward.predict(model, inputs, batch_size=64)
         for k, i in enumerate(chunk):
             rows = probs[2 * (steps + 1) * k : 2 * (steps + 1) * (k + 1), int(targets[i])]
             curves["deletion"][i], curves["insertion"][i] = rows[0::2], rows[1::2]
     return curves
+
+
+def curves_of_maps(
+    model: keras.Model,
+    images: np.ndarray,
+    maps: Mapping[str, np.ndarray],
+    targets: np.ndarray,
+    **settings,
+) -> dict[str, dict[str, np.ndarray]]:
+    """``deletion_insertion`` of several map stacks on the same images: {name: curves}, the substrates
+    computed once. ``settings``: ``deletion_insertion``'s keywords (steps, seed, substrates, ...)."""
+    keys = ("deletion_substrate", "insertion_substrate", "blur_sigma", "blur_radius")
+    shared = substrates(images, **{k: settings[k] for k in keys if k in settings})
+    return {
+        name: deletion_insertion(model, images, m, targets, substrates_of_images=shared, **settings)
+        for name, m in maps.items()
+    }
 
 
 def auc_per_image(curves: np.ndarray) -> np.ndarray:
@@ -116,7 +154,7 @@ def predicted_classes(
     to_inputs: Callable[[np.ndarray], np.ndarray] = lambda x: np.asarray(x, np.float32),
 ) -> np.ndarray:
     """The model's arg-max class per image: int (N,) (RISE follows this class, not the true one)."""
-    return np.argmax(model.predict(to_inputs(images), verbose=0, batch_size=64), axis=1)
+    return np.argmax(forward.predict(model, to_inputs(images), batch_size=64), axis=1)
 
 
 def smooth_random_maps(
@@ -148,6 +186,10 @@ def random_baseline(
     """
     if draws < 1:
         raise ValueError("draws must be at least 1.")
+    shared = curve_settings.pop("substrates_of_images", None)
+    if shared is None:  # once for all draws
+        keys = ("deletion_substrate", "insertion_substrate", "blur_sigma", "blur_radius")
+        shared = substrates(images, **{k: curve_settings[k] for k in keys if k in curve_settings})
     runs = [
         deletion_insertion(
             model,
@@ -155,6 +197,7 @@ def random_baseline(
             smooth_random_maps(seed + d, sigma)(model, images, targets),
             targets,
             seed=seed + d,
+            substrates_of_images=shared,
             **curve_settings,
         )
         for d in range(draws)

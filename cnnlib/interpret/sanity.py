@@ -106,35 +106,57 @@ def ssim(a: np.ndarray, b: np.ndarray, window: int = 7) -> float:
     return float(index.mean())
 
 
-def _row_spearman(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Spearman correlation of each row pair of two (N, P) arrays (average ranks for ties): (N,)."""
-    ra = stats.rankdata(a, axis=1)
-    rb = stats.rankdata(b, axis=1)
-    ra -= ra.mean(axis=1, keepdims=True)
-    rb -= rb.mean(axis=1, keepdims=True)
+def _centered_ranks(x: np.ndarray) -> np.ndarray:
+    """Row-wise average ranks (ties share their mean rank) minus each row's mean: (N, P) float64."""
+    ranks = stats.rankdata(x, axis=1)
+    return ranks - ranks.mean(axis=1, keepdims=True)
+
+
+def _row_spearman(ra: np.ndarray, rb: np.ndarray) -> np.ndarray:
+    """Spearman correlation of each row pair, from two (N, P) ``_centered_ranks``: (N,)."""
     return np.sum(ra * rb, axis=1) / np.sqrt(np.sum(ra * ra, axis=1) * np.sum(rb * rb, axis=1))
 
 
-def map_similarity(reference: np.ndarray, other: np.ndarray) -> dict[str, np.ndarray]:
+class ReferenceMaps:
+    """A reference map stack with what every comparison against it needs, computed once: (N, H, W) float64
+    maps, which are constant, whether any is negative, and lazily the centered ranks of the maps and of |maps|."""
+
+    def __init__(self, maps: np.ndarray):
+        self.maps = np.asarray(maps, np.float64)
+        self.constant = np.array([is_constant(m) for m in self.maps], bool)
+        self.negative = bool((self.maps < 0).any())
+        self._ranks: dict[bool, np.ndarray] = {}
+
+    def ranks(self, absolute: bool) -> np.ndarray:
+        if absolute not in self._ranks:
+            flat = self.maps.reshape(len(self.maps), -1)
+            self._ranks[absolute] = _centered_ranks(np.abs(flat) if absolute else flat)
+        return self._ranks[absolute]
+
+
+def map_similarity(reference: np.ndarray | ReferenceMaps, other: np.ndarray) -> dict[str, np.ndarray]:
     """Per-image similarity of two (N, H, W) map stacks.
 
     Returns (N,) arrays: "spearman", "spearman_abs" (of |maps|), "ssim" (NaN where either map is constant),
     and bool "constant_reference", "constant_other".
     """
-    reference, other = np.asarray(reference, np.float64), np.asarray(other, np.float64)
-    if reference.shape != other.shape or reference.ndim != 3:
-        raise ValueError(f"need two (N, H, W) map stacks of the same shape; got {reference.shape} and {other.shape}.")
-    const_r = np.array([is_constant(m) for m in reference], bool)
+    ref = reference if isinstance(reference, ReferenceMaps) else ReferenceMaps(reference)
+    other = np.asarray(other, np.float64)
+    if ref.maps.shape != other.shape or other.ndim != 3:
+        raise ValueError(f"need two (N, H, W) map stacks of the same shape; got {ref.maps.shape} and {other.shape}.")
+    const_r = ref.constant
     const_o = np.array([is_constant(m) for m in other], bool)
     keep = ~(const_r | const_o)
-    out = {key: np.full(len(reference), np.nan) for key in ("spearman", "spearman_abs", "ssim")}
+    out = {key: np.full(len(other), np.nan) for key in ("spearman", "spearman_abs", "ssim")}
     if keep.any():
-        r, o = reference[keep].reshape(keep.sum(), -1), other[keep].reshape(keep.sum(), -1)
-        out["spearman"][keep] = _row_spearman(r, o)
-        signed = (r < 0).any() or (o < 0).any()
-        out["spearman_abs"][keep] = _row_spearman(np.abs(r), np.abs(o)) if signed else out["spearman"][keep]
-        out["ssim"][keep] = [ssim(a, b) for a, b in zip(reference[keep], other[keep])]
-    return {**out, "constant_reference": const_r, "constant_other": const_o}
+        o = other[keep].reshape(keep.sum(), -1)
+        out["spearman"][keep] = _row_spearman(ref.ranks(False)[keep], _centered_ranks(o))
+        signed = bool((ref.maps[keep] < 0).any()) or bool((o < 0).any())
+        out["spearman_abs"][keep] = (
+            _row_spearman(ref.ranks(True)[keep], _centered_ranks(np.abs(o))) if signed else out["spearman"][keep]
+        )
+        out["ssim"][keep] = [ssim(a, b) for a, b in zip(ref.maps[keep], other[keep])]
+    return {**out, "constant_reference": const_r.copy(), "constant_other": const_o}
 
 
 def _nanmean(values: np.ndarray) -> float | None:
@@ -190,9 +212,15 @@ def _one_function_per_copy():
         logger.setLevel(level)
 
 
-def randomize_layers(model: keras.Model, layer_names: Sequence[str], seed: int) -> keras.Model:
-    """A copy of ``model`` whose ``layer_names`` get fresh weights from their own initialisers."""
-    copy = keras.models.clone_model(model)
+def randomize_layers(
+    model: keras.Model, layer_names: Sequence[str], seed: int, into: keras.Model | None = None
+) -> keras.Model:
+    """A copy of ``model`` whose ``layer_names`` get fresh weights from their own initialisers.
+
+    ``into``: an earlier copy (``keras.models.clone_model(model)``) to overwrite instead of cloning again, so
+    the functions the methods compiled for it are reused (the same weights, so the same maps).
+    """
+    copy = keras.models.clone_model(model) if into is None else into
     copy.set_weights(model.get_weights())
     for offset, name in enumerate(layer_names):
         layer = copy.get_layer(name)
@@ -216,31 +244,40 @@ def cascade_over_seeds(
     methods: Mapping[str, Explain],
     layers_top_down: Sequence[str],
     seeds: Sequence[int],
+    steps: Sequence[int] | None = None,
+    trained_maps: Mapping[str, np.ndarray] | None = None,
 ) -> dict[str, dict[str, np.ndarray]]:
     """Cascading randomisation with several re-initialisation seeds; every randomised copy serves all methods.
 
     For each seed s and step k (layers_top_down[:k + 1] re-initialised with seed s), each method's maps are
-    compared image by image with the trained model's maps. Returns {method: {"spearman", "spearman_abs",
-    "ssim", "constant_randomized": (S, K, N) arrays, "constant_trained": (N,) bool}}; summarise with
-    ``cascade_summary``, store with ``similarity_record``.
+    compared image by image with the trained model's maps. ``steps``: the k to run (default all; ``[K - 1]``
+    is every layer at once); ``trained_maps``: the trained model's maps where already computed. Returns
+    {method: {"spearman", "spearman_abs", "ssim", "constant_randomized": (S, len(steps), N) arrays,
+    "constant_trained": (N,) bool}}; summarise with ``cascade_summary``, store with ``similarity_record``.
     """
     if len(set(seeds)) != len(seeds) or not seeds:
         raise ValueError(f"need distinct re-initialisation seeds; got {list(seeds)}.")
-    originals = {name: explain(model, inputs, targets) for name, explain in methods.items()}
-    shape = (len(seeds), len(layers_top_down), len(inputs))
+    steps = list(range(len(layers_top_down))) if steps is None else list(steps)
+    given = trained_maps or {}
+    originals = {
+        name: ReferenceMaps(given[name] if given.get(name) is not None else explain(model, inputs, targets))
+        for name, explain in methods.items()
+    }
+    shape = (len(seeds), len(steps), len(inputs))
     out = {name: {key: np.full(shape, np.nan) for key in ("spearman", "spearman_abs", "ssim")} for name in methods}
     for name in methods:
         out[name]["constant_randomized"] = np.zeros(shape, bool)
-        out[name]["constant_trained"] = np.array([is_constant(m) for m in originals[name]])
+        out[name]["constant_trained"] = originals[name].constant.copy()
+    randomized = keras.models.clone_model(model)  # overwritten at every step: compiled functions are reused
     with _one_function_per_copy():
         for i, seed in enumerate(seeds):
-            for k in range(len(layers_top_down)):
-                randomized = randomize_layers(model, layers_top_down[: k + 1], seed)
+            for j, k in enumerate(steps):
+                randomize_layers(model, layers_top_down[: k + 1], seed, into=randomized)
                 for name, explain in methods.items():
                     sim = map_similarity(originals[name], explain(randomized, inputs, targets))
                     for key in ("spearman", "spearman_abs", "ssim"):
-                        out[name][key][i, k] = sim[key]
-                    out[name]["constant_randomized"][i, k] = sim["constant_other"]
+                        out[name][key][i, j] = sim[key]
+                    out[name]["constant_randomized"][i, j] = sim["constant_other"]
     return out
 
 

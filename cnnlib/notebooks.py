@@ -1,0 +1,107 @@
+"""Execute the numbered notebooks in place, in dependency stages, several at once where they are independent.
+
+    python -m cnnlib.notebooks [--jobs N] [notebook ...]      (``make notebooks`` runs this)
+
+Notebooks 01-03 feed every later one (the split; the trained custom networks and ``custom_summary``; the
+VGG19 features and head), so each runs alone and in order. The later notebooks only read those results and
+the cache, so up to ``--jobs`` of them run at once, longest first. Each is executed by the same command as
+before (``jupyter nbconvert --execute --inplace``, no timing metadata), then its stream chunks are merged,
+so the files are the same bytes whatever ``--jobs`` is: every process still uses TensorFlow's default
+thread count, so its float32 sums are the same (the CI check that re-executed notebooks reproduce
+``results/`` guards this). The explorer (``*_explore``) is interactive and never executed here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from cnnlib import config
+
+NOTEBOOKS_DIR = config.REPO_ROOT / "notebooks"
+SEQUENTIAL = ("01", "02", "03")  # notebooks whose outputs every later notebook reads
+# Longest first, so the slowest notebook starts at once (measured cold on 2 cores; unknown ones go last).
+LONGEST_FIRST = ("08", "09", "11", "05", "04", "07", "06")
+
+
+def numbered_notebooks(folder: Path = NOTEBOOKS_DIR) -> list[Path]:
+    """Every ``NN_*.ipynb`` except the interactive explorer, in number order."""
+    return sorted(p for p in folder.glob("[0-9][0-9]_*.ipynb") if not p.stem.endswith("_explore"))
+
+
+def stages(paths: Sequence[Path]) -> list[list[Path]]:
+    """[[01], [02], [03], [the rest, longest first]]: each stage starts when the one before has finished."""
+    early = [[p] for p in sorted(paths) if p.name[:2] in SEQUENTIAL]
+    rest = sorted(
+        (p for p in paths if p.name[:2] not in SEQUENTIAL),
+        key=lambda p: (LONGEST_FIRST.index(p.name[:2]) if p.name[:2] in LONGEST_FIRST else len(LONGEST_FIRST), p),
+    )
+    return early + ([rest] if rest else [])
+
+
+def _jupyter(*args: str) -> list[str]:
+    return [sys.executable, "-m", "jupyter", "nbconvert", "--to", "notebook", "--inplace", *args]
+
+
+def execute(path: Path, timeout_s: int = 1800) -> float:
+    """Execute one notebook in place and merge its stream chunks; returns wall seconds. Raises on failure."""
+    start = time.perf_counter()
+    run = subprocess.run(
+        _jupyter("--execute", f"--ExecutePreprocessor.timeout={timeout_s}", "--ExecutePreprocessor.record_timing=False")
+        + [str(path)],
+        capture_output=True,
+        text=True,
+    )
+    if run.returncode != 0:
+        raise RuntimeError(f"{path.name} failed:\n{run.stderr[-4000:]}")
+    # How printed lines are split into stream chunks depends on timing: merge them, so equal outputs give
+    # equal files (nbconvert coalesces only before executing).
+    subprocess.run(_jupyter("--CoalesceStreamsPreprocessor.enabled=True", str(path)), capture_output=True, check=True)
+    return time.perf_counter() - start
+
+
+def run(paths: Sequence[Path], jobs: int = 2) -> dict[str, float]:
+    """Execute ``paths`` stage by stage, up to ``jobs`` at once within a stage: {notebook name: wall seconds}."""
+    seconds: dict[str, float] = {}
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        for stage in stages(paths):
+            for path, wall in zip(stage, pool.map(execute, stage)):
+                seconds[path.name] = wall
+                print(f"{path.name}: {wall:.0f} s", flush=True)
+    return seconds
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Execute the numbered notebooks in place (see the module doc).")
+    parser.add_argument("notebooks", nargs="*", type=Path, help="default: every numbered notebook but the explorer")
+    parser.add_argument("--jobs", type=int, default=int(os.environ.get("CNNLIB_NOTEBOOK_JOBS", "2")))
+    parser.add_argument("--list", action="store_true", help="print the stages (one per line, paths), run nothing")
+    parser.add_argument("--explorer", action="store_true", help="with --list: the explorer joins the last stage")
+    args = parser.parse_args(argv)
+    paths = [p.resolve() for p in args.notebooks] or numbered_notebooks()
+    if args.list:
+        explorer = sorted(NOTEBOOKS_DIR.glob("[0-9][0-9]_*explore.ipynb")) if args.explorer else []
+        listed = stages(paths)
+        listed[-1] += explorer
+        for stage in listed:
+            print(" ".join(str(p.relative_to(config.REPO_ROOT)) for p in stage))
+        return
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        raise SystemExit(f"No such notebook: {', '.join(missing)}")
+    start = time.perf_counter()
+    try:
+        run(paths, args.jobs)
+    except RuntimeError as error:
+        raise SystemExit(str(error)) from None
+    print(f"{len(paths)} notebooks in {time.perf_counter() - start:.0f} s ({args.jobs} at once after 01-03)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,31 @@
+"""cnnlib.forward: compiled predictions equal model.predict bit for bit, on the same batches."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cnnlib import architectures, forward, training
+
+
+def test_predict_equals_keras_predict_bit_for_bit_uint8_and_float():
+    training.set_seed(3)
+    model = architectures.build_model("arch3", n_classes=4)
+    images = np.random.default_rng(3).integers(0, 256, (70, 224, 224, 3), dtype=np.uint8)
+    for batch_size in (64, 16):
+        expected = model.predict(images, batch_size=batch_size, verbose=0)
+        got = forward.predict(model, images, batch_size=batch_size)
+        assert got.dtype == np.float32 and got.shape == (70, 4)
+        np.testing.assert_array_equal(got, expected)
+        np.testing.assert_array_equal(forward.predict(model, images.astype(np.float32), batch_size), expected)
+
+
+def test_compiled_forward_follows_the_current_weights():
+    training.set_seed(4)
+    model = architectures.build_model("arch1", n_classes=2)
+    x = np.random.default_rng(4).uniform(0, 255, (2, 224, 224, 3)).astype(np.float32)
+    before = forward.predict(model, x)
+    logits = model.get_layer("logits")
+    logits.set_weights([w + 0.5 for w in logits.get_weights()])
+    after = forward.predict(model, x)
+    np.testing.assert_array_equal(after, model.predict(x, verbose=0))
+    assert not np.array_equal(before, after)
