@@ -2,12 +2,14 @@
 
     python benchmarks/bench_main_job.py [--refs BEFORE,AFTER] [--phases cold,warm] [--json FILE]
 
-Each commit is cloned into a temporary folder (sharing this checkout's `.venv`), and its
-notebooks run one by one through nbconvert, first with an empty cache folder (cold: images
-decoded, models trained, VGG19 features computed), then with that cache present (warm);
-then its PDF is built. Per notebook: wall seconds and peak resident memory of the process
-tree (os.wait4). The machine is shared and noisy, so compare commits measured in the same
-run, as ratios. Writes results/benchmarks.json key ``main_job`` unless --json names a file.
+Each commit is cloned into a temporary folder (sharing this checkout's `.venv`) and runs its own
+`make report` commands: its notebooks (`python -m cnnlib.notebooks` where the commit has it, else one
+nbconvert call for all notebooks in order, as its Makefile did), then its PDF. First with an empty cache folder
+(cold: images decoded, models trained, VGG19 features computed), then with that cache present (warm).
+Peak memory is the largest sum of the resident memory of the job's whole process tree (sampled every
+0.2 s from /proc, so notebooks running at once add up). The machine is shared and noisy, so compare
+commits measured in the same run, as ratios. After each phase the clone's committed outputs are checked
+for changes. Writes results/benchmarks.json key ``main_job`` unless --json names a file.
 """
 
 from __future__ import annotations
@@ -18,30 +20,74 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+PAGE_MIB = os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def _tree_rss_mib(root_pid: int) -> float:
+    """Resident memory (MiB) of ``root_pid`` and all its descendants, from /proc."""
+    children: dict[int, list[int]] = {}
+    rss: dict[int, float] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                parent = int(f.read().rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{entry}/statm") as f:
+                rss[int(entry)] = int(f.read().split()[1]) * PAGE_MIB
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(parent, []).append(int(entry))
+    total, stack = 0.0, [root_pid]
+    while stack:
+        pid = stack.pop()
+        total += rss.get(pid, 0.0)
+        stack += children.get(pid, [])
+    return total
 
 
 def _timed(cmd: list[str], cwd: Path, env: dict) -> tuple[float, float, float]:
-    """Run ``cmd``; return (wall seconds, peak RSS MiB, CPU seconds of its process tree). Raises on failure."""
+    """Run ``cmd``; return (wall seconds, peak MiB of its process tree, CPU seconds). Raises on failure."""
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    peak, done = [0.0], threading.Event()
+
+    def sample() -> None:
+        while not done.wait(0.2):
+            peak[0] = max(peak[0], _tree_rss_mib(proc.pid))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    output = proc.stdout.read()
     _, status, usage = os.wait4(proc.pid, 0)
+    done.set()
+    sampler.join()
     wall = time.perf_counter() - start
     if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(f"{' '.join(cmd[-1:])} failed in {cwd}:\n{proc.stderr.read().decode()[-3000:]}")
-    return wall, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime
+        raise RuntimeError(f"{' '.join(cmd[-2:])} failed in {cwd}:\n{output[-3000:]}")
+    return wall, peak[0], usage.ru_utime + usage.ru_stime
 
 
-def _notebooks(root: Path) -> list[Path]:
-    return sorted(p for p in (root / "notebooks").glob("[0-9][0-9]_*.ipynb") if not p.name.endswith("_explore.ipynb"))
+def _notebook_commands(root: Path, python: str) -> list[list[str]]:
+    """The commit's own `make notebooks`: the stage runner where it exists, else one nbconvert call for all."""
+    if (root / "cnnlib" / "notebooks.py").is_file():
+        return [[python, "-m", "cnnlib.notebooks"]]
+    paths = sorted(p for p in (root / "notebooks").glob("[0-9][0-9]_*.ipynb") if not p.stem.endswith("_explore"))
+    nbconvert = [python, "-m", "jupyter", "nbconvert", "--to", "notebook", "--inplace"]
+    run = ["--execute", "--ExecutePreprocessor.timeout=1800", "--ExecutePreprocessor.record_timing=False"]
+    return [nbconvert + run + [str(p) for p in paths]] + [
+        nbconvert + ["--CoalesceStreamsPreprocessor.enabled=True"] + [str(p) for p in paths]
+    ]
 
 
 def run_commit(ref: str, phases: tuple[str, ...]) -> dict:
     """Clone ``ref`` and time its main job in each phase (the cache persists across phases)."""
-    python = REPO / ".venv" / "bin" / "python"
+    python = str(REPO / ".venv" / "bin" / "python")
     with tempfile.TemporaryDirectory(prefix="bench-main-") as tmp:
         root, cache = Path(tmp) / "repo", Path(tmp) / "cache"
         subprocess.run(["git", "clone", "--quiet", "--no-hardlinks", str(REPO), str(root)], check=True)
@@ -51,32 +97,27 @@ def run_commit(ref: str, phases: tuple[str, ...]) -> dict:
         env.setdefault("CNNLIB_VGG19_WEIGHTS", "random")
         out: dict = {"commit": commit[:12]}
         for phase in phases:
-            rows = {}
-            for nb in _notebooks(root):
-                cmd = [str(python), "-m", "jupyter", "nbconvert", "--to", "notebook", "--execute", "--inplace"]
-                cmd += ["--ExecutePreprocessor.timeout=1800", "--ExecutePreprocessor.record_timing=False", str(nb)]
-                seconds, peak, cpu = _timed(cmd, root, env)
-                rows[nb.name] = {"seconds": round(seconds, 1), "cpu_seconds": round(cpu, 1), "peak_mib": round(peak)}
-                print(
-                    f"  {ref[:12]:12s} {phase:4s} {nb.name:32s} {seconds:7.1f} s {cpu:7.1f} cpu-s {peak:6.0f} MiB",
-                    flush=True,
+            wall = cpu = peak = 0.0
+            for cmd in _notebook_commands(root, python) + [[python, "-m", "cnnlib.report"]]:
+                w, p, c = _timed(cmd, root, env)
+                wall, cpu, peak = wall + w, cpu + c, max(peak, p)
+                name = (
+                    "nbconvert " + ("--execute" if "--execute" in cmd else "coalesce") if "jupyter" in cmd else cmd[2]
                 )
-            pdf_s, _, _ = _timed([str(python), "-m", "cnnlib.report"], root, env)
-            total = sum(r["seconds"] for r in rows.values()) + pdf_s
-            out[phase] = {
-                "notebooks": rows,
-                "pdf_seconds": round(pdf_s, 1),
-                "total_seconds": round(total, 1),
-                "peak_mib": max(r["peak_mib"] for r in rows.values()),
-            }
+                print(f"  {ref[:12]:12s} {phase:4s} {name:36s} {w:7.1f} s {c:7.1f} cpu-s {p:6.0f} MiB", flush=True)
             changed = subprocess.run(
-                ["git", "status", "--porcelain", "--", "results", "figures", "data/splits", "report/report.pdf"],
+                ["git", "status", "--porcelain", "--", "results", "figures", "data/splits", "notebooks", "report"],
                 cwd=root,
                 capture_output=True,
                 text=True,
             ).stdout.split("\n")
-            out[phase]["changed_committed_files"] = [line for line in changed if line.strip()]
-            print(f"  {ref[:12]:12s} {phase:4s} total {total:7.1f} s; changed: {out[phase]['changed_committed_files']}")
+            out[phase] = {
+                "seconds": round(wall, 1),
+                "cpu_seconds": round(cpu, 1),
+                "peak_mib": round(peak),
+                "changed_committed_files": [line for line in changed if line.strip()],
+            }
+            print(f"  {ref[:12]:12s} {phase:4s} make report {wall:7.1f} s; {out[phase]}", flush=True)
     return out
 
 
@@ -93,9 +134,7 @@ def main(argv: list[str] | None = None) -> None:
     refs = list(result["commits"])
     if len(refs) == 2:
         before, after = (result["commits"][r] for r in refs)
-        result["speedup"] = {
-            p: round(before[p]["total_seconds"] / after[p]["total_seconds"], 2) for p in phases if p in before
-        }
+        result["speedup"] = {p: round(before[p]["seconds"] / after[p]["seconds"], 2) for p in phases if p in before}
     text = json.dumps(result, indent=2)
     print(text)
     if args.json:
