@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
-from cnnlib import statistics
+from cnnlib import memo, statistics
 from cnnlib._tensorflow import keras
 from cnnlib.interpret import faithfulness, sanity
 from cnnlib.interpret.cam import grad_cam_plus_plus, hires_cam, layer_cam
@@ -213,6 +213,7 @@ def compare_methods(
     full_cascade: bool = True,
     images_per_batch: int = 25,
     to_inputs: Callable[[np.ndarray], np.ndarray] = lambda x: np.asarray(x, np.float32),
+    cache: bool = False,
 ) -> dict:
     """Randomisation, faithfulness and timing of every method on one model and image set.
 
@@ -224,8 +225,11 @@ def compare_methods(
     Returns {"summary": ``summarize`` rows, "per_image": JSON-able record (cascade per method as
     ``sanity.similarity_record`` with (seeds, steps, n) lists, deletion / insertion curves (N, steps + 1)
     per method and for the random baseline), "ms_per_image": {method: wall-clock ms per image} (kept apart:
-    a timing differs from run to run, everything else is reproducible)}.
+    a timing differs from run to run, everything else is reproducible)}. With ``cache`` the randomisation and
+    the curves come from ``cnnlib.memo`` when the same code, model, images and settings ran before (the
+    timings are always measured now).
     """
+    run = memo.call if cache else (lambda function, *args, **kwargs: function(*args, **kwargs))
     if random_draws < 10:
         raise ValueError(f"the smooth random baseline needs at least 10 draws to be stable; got {random_draws}.")
     targets = np.asarray(targets, int)
@@ -239,16 +243,26 @@ def compare_methods(
             name: (lambda m, x, t, name=name: sub_maps[name] if m is model else methods[name](m, x, t))
             for name in methods
         }
-        cascade = sanity.cascade_over_seeds(model, inputs[chosen], targets[chosen], reuse, layers_top_down, list(seeds))
+        cascade = run(
+            sanity.cascade_over_seeds, model, inputs[chosen], targets[chosen], reuse, layers_top_down, list(seeds)
+        )
     else:
-        cascade = full_reinit_similarity(
-            model, inputs[chosen], targets[chosen], methods, layers_top_down, list(seeds), sub_maps
+        cascade = run(
+            full_reinit_similarity,
+            model,
+            inputs[chosen],
+            targets[chosen],
+            methods,
+            layers_top_down,
+            list(seeds),
+            sub_maps,
         )
     settings = dict(to_inputs=to_inputs, steps=steps, seed=seed, images_per_batch=images_per_batch)
     ordered = {name: maps[name] for name in methods}
-    curves = faithfulness.curves_of_maps(model, images, ordered, targets, **settings)  # blur computed once
+    curves = run(faithfulness.curves_of_maps, model, images, ordered, targets, **settings)  # blur computed once
     baseline = f"random (smooth, {random_draws} draws)"
-    curves[baseline] = faithfulness.random_baseline(
+    curves[baseline] = run(
+        faithfulness.random_baseline,
         model,
         images,
         targets,
