@@ -12,8 +12,10 @@ and the tests read the same values. Environment variables:
   see ``cnnlib.artifacts``).
 - ``CNNLIB_PROFILE``: ``full`` (default; what CI and the committed outputs use)
   or ``smoke`` (a few epochs, for a quick developer check).
-- ``CNNLIB_CACHE_DIR``: where decoded images, features and trained models are
+- ``CNNLIB_CACHE_DIR``: where decoded images, features, trained models and memoised results are
   cached (default ``<repo>/.cache``).
+- ``CNNLIB_MEMO``: ``0`` recomputes every ``cnnlib.memo`` result instead of reading it back (default on).
+- ``CNNLIB_NOTEBOOK_JOBS``: notebooks ``make notebooks`` runs at once after 01-03 (default 2).
 - ``CNNLIB_VGG19_WEIGHTS``: VGG19 weights (see ``cnnlib.vgg19``).
 - ``CNNLIB_SKIP_BAD_IMAGES``: ``1`` leaves bad images (unreadable; official files that are
   missing or altered; files that are not official) out of the split instead of stopping
@@ -101,6 +103,23 @@ def env_flag(name: str, env: Mapping[str, str] | None = None) -> bool:
     raise SettingError(
         f"{name}={value!r} is not a valid value; use one of {', '.join(_TRUE + _FALSE)}, or unset it (= no)."
     )
+
+
+def memo_enabled(env: Mapping[str, str] | None = None) -> bool:
+    """``CNNLIB_MEMO``: read deterministic results back from the cache (``cnnlib.memo``); unset means yes."""
+    return env_setting("CNNLIB_MEMO", env) is None or env_flag("CNNLIB_MEMO", env)
+
+
+def notebook_jobs(env: Mapping[str, str] | None = None) -> int:
+    """``CNNLIB_NOTEBOOK_JOBS``: notebooks run at once after 01-03 by ``cnnlib.notebooks`` (default 2)."""
+    value = env_setting("CNNLIB_NOTEBOOK_JOBS", env)
+    if value is None:
+        return 2
+    if not value.isdigit() or int(value) < 1:
+        raise SettingError(
+            f"CNNLIB_NOTEBOOK_JOBS={value!r} is not a valid value; use a whole number >= 1, or unset it (= 2)."
+        )
+    return int(value)
 
 
 def profile_name(env: Mapping[str, str] | None = None) -> str:

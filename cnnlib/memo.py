@@ -19,7 +19,6 @@ import functools
 import hashlib
 import inspect
 import json
-import os
 import pickle
 import platform
 from collections.abc import Callable, Mapping
@@ -113,7 +112,7 @@ def key_of(function: Callable, args: tuple, kwargs: dict) -> str:
 
 def call(function: Callable[..., T], *args, **kwargs) -> T:
     """``function(*args, **kwargs)``, from the cache when the same call (same code, inputs, weights) ran before."""
-    if os.environ.get("CNNLIB_MEMO", "1").strip().lower() in ("0", "false", "no"):
+    if not config.memo_enabled():
         return function(*args, **kwargs)
     folder = config.cache_dir() / "results" / f"{function.__module__}.{function.__qualname__}"
     path = folder / f"{key_of(function, args, kwargs)[:32]}.pkl"

@@ -14,7 +14,6 @@ thread count, so its float32 sums are the same (the CI check that re-executed no
 from __future__ import annotations
 
 import argparse
-import os
 import subprocess
 import sys
 import time
@@ -80,10 +79,14 @@ def run(paths: Sequence[Path], jobs: int = 2) -> dict[str, float]:
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Execute the numbered notebooks in place (see the module doc).")
     parser.add_argument("notebooks", nargs="*", type=Path, help="default: every numbered notebook but the explorer")
-    parser.add_argument("--jobs", type=int, default=int(os.environ.get("CNNLIB_NOTEBOOK_JOBS", "2")))
+    parser.add_argument("--jobs", type=int, default=None, help="default: CNNLIB_NOTEBOOK_JOBS, else 2")
     parser.add_argument("--list", action="store_true", help="print the stages (one per line, paths), run nothing")
     parser.add_argument("--explorer", action="store_true", help="with --list: the explorer joins the last stage")
     args = parser.parse_args(argv)
+    try:
+        args.jobs = config.notebook_jobs() if args.jobs is None else args.jobs
+    except config.SettingError as error:
+        raise SystemExit(str(error)) from None
     paths = [p.resolve() for p in args.notebooks] or numbered_notebooks()
     if args.list:
         explorer = sorted(NOTEBOOKS_DIR.glob("[0-9][0-9]_*explore.ipynb")) if args.explorer else []
