@@ -70,6 +70,9 @@ def _timed(cmd: list[str], cwd: Path, env: dict) -> tuple[float, float, float]:
     wall = time.perf_counter() - start
     if os.waitstatus_to_exitcode(status) != 0:
         raise RuntimeError(f"{' '.join(cmd[-2:])} failed in {cwd}:\n{output[-3000:]}")
+    for line in output.splitlines():  # the stage runner's per-notebook times
+        if ".ipynb: " in line:
+            print("      " + line, flush=True)
     return wall, peak[0], usage.ru_utime + usage.ru_stime
 
 

@@ -4,8 +4,8 @@
 result is stored under its key. The key is a SHA-256 of: the function's module and name; every argument
 (arrays by shape, dtype and bytes; Keras models by architecture and weights; functions by name, default
 values and the values they close over, recursively; plain values as JSON); the source of every module of
-``cnnlib`` (any code change is a new key); and the versions of Python, NumPy, SciPy, Keras and
-TensorFlow. So a result is found again only for the same code, inputs, weights and settings: the cache
+``cnnlib`` (any code change is a new key); and the versions of Python, TensorFlow, Keras, NumPy,
+scikit-learn and SciPy. So a result is found again only for the same code, inputs, weights and settings: the cache
 can never hand back something computed from what has since changed. Use it for deterministic functions
 (explicit seeds), never for timings.
 
@@ -20,7 +20,6 @@ import hashlib
 import inspect
 import json
 import pickle
-import platform
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TypeVar
@@ -45,15 +44,9 @@ def code_digest(package_dir: Path = PACKAGE_DIR) -> str:
 def _versions() -> dict[str, str]:
     import scipy
 
-    from cnnlib._tensorflow import keras, tf
+    from cnnlib.results import package_versions
 
-    return {
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "scipy": scipy.__version__,
-        "keras": keras.__version__,
-        "tensorflow": tf.__version__,
-    }
+    return {**package_versions(), "scipy": scipy.__version__}
 
 
 def fingerprint(value: object, _seen: frozenset[int] = frozenset()) -> object:
