@@ -208,6 +208,17 @@ class Outputs:
 
         return read_results(name, self.results_dir, RESULTS.get(name))
 
+    @property
+    def benchmarks_path(self) -> Path:
+        return self.results_dir / "benchmarks.json"
+
+    def read_benchmarks(self) -> dict | None:
+        """``results/benchmarks.json`` (``make bench``: every timing), None where this folder has none."""
+        import json
+
+        path = self.benchmarks_path
+        return json.loads(path.read_text()) if path.is_file() else None
+
 
 def outputs_for(classes: Sequence[str], env: Mapping[str, str] | None = None) -> Outputs:
     """The ``Outputs`` of a class list: the committed folders for the reference classes."""

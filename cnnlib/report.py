@@ -116,9 +116,9 @@ def collect(outputs: artifacts.Outputs | None = None) -> tuple[dict, list[Path]]
         inputs += paths
         shown = [_for_pdf(path, outputs) for path in paths]
         figures[slot] = shown if slot in ("feature_maps", "feature_maps_vgg19", "top9") else shown[0]
-    benchmarks = _benchmarks(outputs)  # the report's ms-per-image column
+    benchmarks = outputs.read_benchmarks()  # the report's ms-per-image column
     if benchmarks is not None:
-        inputs.append(outputs.results_dir / "benchmarks.json")
+        inputs.append(outputs.benchmarks_path)
     # The all-categories run (`make scale`, not part of `make report`): an appendix when its results exist.
     scale, scale_json = None, outputs.results_dir / "scale_all.json"
     if not outputs.label and scale_json.is_file():
@@ -222,12 +222,6 @@ def _for_pdf(path: Path, outputs: artifacts.Outputs) -> str:
     small.save(buffer, format="JPEG", quality=PDF_JPEG_QUALITY, optimize=True)
     atomic_write_bytes(target, buffer.getvalue())
     return "/" + target.resolve().relative_to(root).as_posix()
-
-
-def _benchmarks(outputs: artifacts.Outputs) -> dict | None:
-    """results/benchmarks.json (timings of every method), when this run's folder has one."""
-    path = outputs.results_dir / "benchmarks.json"
-    return json.loads(path.read_text()) if path.is_file() else None
 
 
 def _typst_root(outputs: artifacts.Outputs) -> Path:

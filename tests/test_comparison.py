@@ -36,10 +36,21 @@ def test_every_adapter_gives_one_map_per_image_on_the_input_grid():
         assert maps[name].min() >= 0, name  # non-negative maps; occlusion keeps its sign (a score drop)
 
 
-def test_bad_method_shape_is_reported_by_name():
+def test_maps_untimed_equal_timed_bit_for_bit():
+    model, (x, t) = _model(), _data()
+    methods = comparison.adapters(**CHEAP)
+    timed, _ = comparison.time_methods(model, x, t, methods)
+    untimed = comparison.method_maps(model, x, t, methods)
+    assert list(untimed) == list(methods)
+    for name in methods:
+        assert untimed[name].dtype == np.float32 and untimed[name].tobytes() == timed[name].tobytes(), name
+
+
+@pytest.mark.parametrize("measure", [comparison.time_methods, comparison.method_maps])
+def test_bad_method_shape_is_reported_by_name(measure):
     model, (x, t) = _model(), _data()
     with pytest.raises(ValueError, match="'flat'"):
-        comparison.time_methods(model, x, t, {"flat": lambda m, x, t: np.zeros((len(x), 3))})
+        measure(model, x, t, {"flat": lambda m, x, t: np.zeros((len(x), 3))})
 
 
 def _run(model, x, t, methods, **kwargs):
@@ -57,7 +68,7 @@ def test_compare_methods_is_reproducible_counts_constant_maps_and_summary_matche
     out = _run(model, x, t, methods)
     again = _run(model, x, t, methods)
     assert json.dumps(out["per_image"]) == json.dumps(again["per_image"])  # timings are kept apart
-    assert json.dumps(out["summary"]) == json.dumps(again["summary"]) and set(out["ms_per_image"]) == set(methods)
+    assert json.dumps(out["summary"]) == json.dumps(again["summary"]) and set(out) == {"summary", "per_image"}
     record = json.loads(json.dumps(out["per_image"]))  # JSON-able, and what a reader of the results file sees
     assert np.array(record["cascade"]["Grad-CAM"]["spearman"], float).shape == (3, 2, 4)
     assert len(record["curves"]["constant"]["deletion"]) == 4 and len(record["curves"]["constant"]["deletion"][0]) == 5
@@ -131,12 +142,7 @@ def test_report_table_and_takeaways_follow_the_numbers():
             "settings": {"ig_steps": 16},
             "summary": summary,
         },
-        "vgg19": {
-            "weights": "RANDOM INIT",
-            "n_images": 1,
-            "note": "time only",
-            "settings": {},
-        },
+        "vgg19": {"weights": "RANDOM INIT", "note": "time only"},
     }
     benchmarks = {"methods": {"models": {"VGG19": {"methods": {"grad_cam": {"ours_ms": 500.0}}, "work": {}}}}}
     tables = report_tables.method_comparison_tables(results, benchmarks)

@@ -10,8 +10,10 @@ shape; ``compare_methods`` runs, for one model and one image set:
 - deletion / insertion curves (``faithfulness.deletion_insertion``) per image, against a smooth random
   baseline (``faithfulness.random_baseline``), with paired bootstrap intervals per method (its mean AUC)
   and for its difference from the baseline (``faithfulness.auc_differences``);
-- milliseconds per image of each method on the trained model (wall clock, first call excluded by a
-  warm-up on one image so that graph tracing is not counted).
+
+``time_methods`` measures milliseconds per image of each method (wall clock, first call excluded by a warm-up
+on one image so that graph tracing is not counted); it is kept apart from ``compare_methods``, whose results
+are reproducible while a timing is not (the notebooks show the timings of ``benchmarks/bench_methods.py``).
 
 ``summarize`` rebuilds the summary from the per-image records alone, so a stored record can be checked.
 """
@@ -102,37 +104,43 @@ def adapters(
     }
 
 
+def _checked_maps(name: str, explain: Explain, model: keras.Model, inputs: np.ndarray, targets: np.ndarray):
+    maps = np.asarray(explain(model, inputs, targets), np.float32)
+    if maps.shape != np.shape(inputs)[:3]:
+        raise ValueError(
+            f"method {name!r} returned maps of shape {maps.shape}; expected (N, H, W) = {np.shape(inputs)[:3]}."
+        )
+    return maps
+
+
+def method_maps(
+    model: keras.Model, inputs: np.ndarray, targets: np.ndarray, methods: Mapping[str, Explain]
+) -> dict[str, np.ndarray]:
+    """{method: (N, H, W) float32 maps} of every method on ``inputs`` (N, H, W, C), ``targets`` int (N,).
+
+    A method whose maps are not (N, H, W) is named in a ``ValueError``. TensorFlow's retracing notes are muted.
+    """
+    inputs, targets = np.asarray(inputs, np.float32), np.asarray(targets, int)
+    with sanity._one_function_per_copy():  # a new batch size retraces once per method: expected, muted
+        return {name: _checked_maps(name, explain, model, inputs, targets) for name, explain in methods.items()}
+
+
 def time_methods(
     model: keras.Model, inputs: np.ndarray, targets: np.ndarray, methods: Mapping[str, Explain]
 ) -> tuple[dict[str, np.ndarray], dict[str, float]]:
-    """Maps of every method on the trained model, (N, H, W) each, and wall-clock milliseconds per image.
+    """``method_maps`` and wall-clock milliseconds per image of each method.
 
     Each method first runs on one image (graph tracing and compilation are not counted).
     """
+    inputs, targets = np.asarray(inputs, np.float32), np.asarray(targets, int)
     maps, ms = {}, {}
-    with sanity._one_function_per_copy():  # a new batch size retraces once per method: expected, muted
+    with sanity._one_function_per_copy():
         for name, explain in methods.items():
             explain(model, inputs[:1], targets[:1])
             start = time.perf_counter()
-            maps[name] = np.asarray(explain(model, inputs, targets), np.float32)
+            maps[name] = _checked_maps(name, explain, model, inputs, targets)
             ms[name] = 1000 * (time.perf_counter() - start) / len(inputs)
-            if maps[name].shape != np.shape(inputs)[:3]:
-                raise ValueError(
-                    f"method {name!r} returned maps of shape {maps[name].shape}; "
-                    f"expected (N, H, W) = {np.shape(inputs)[:3]}."
-                )
     return maps, ms
-
-
-def example_maps(
-    model: keras.Model, inputs: np.ndarray, targets: np.ndarray, methods: Mapping[str, Explain]
-) -> dict[str, np.ndarray]:
-    """{method: (N, H, W) maps} for a few images (for a figure), TensorFlow's retracing notes muted."""
-    with sanity._one_function_per_copy():
-        return {
-            name: np.asarray(explain(model, np.asarray(inputs, np.float32), np.asarray(targets, int)))
-            for name, explain in methods.items()
-        }
 
 
 def _mean_interval(values: np.ndarray, n_boot: int, seed: int) -> dict:
@@ -215,26 +223,25 @@ def compare_methods(
     to_inputs: Callable[[np.ndarray], np.ndarray] = lambda x: np.asarray(x, np.float32),
     cache: bool = False,
 ) -> dict:
-    """Randomisation, faithfulness and timing of every method on one model and image set.
+    """Randomisation and faithfulness of every method on one model and image set.
 
     ``images`` (N, H, W, C) in pixel space, ``targets`` int (N,), ``to_inputs`` pixels -> model inputs.
     Randomisation runs on the images ``cascade_images`` (indices; None: all), every step of the cascade
     (``sanity.cascade_over_seeds``) or, with ``full_cascade=False``, only the full re-initialisation
-    (``full_reinit_similarity``). Faithfulness and timing use all images; ``images_per_batch`` images' curves
+    (``full_reinit_similarity``). Faithfulness uses all images; ``images_per_batch`` images' curves
     share one ``predict`` call (fewer calls: less per-call overhead).
     Returns {"summary": ``summarize`` rows, "per_image": JSON-able record (cascade per method as
     ``sanity.similarity_record`` with (seeds, steps, n) lists, deletion / insertion curves (N, steps + 1)
-    per method and for the random baseline), "ms_per_image": {method: wall-clock ms per image} (kept apart:
-    a timing differs from run to run, everything else is reproducible)}. With ``cache`` the randomisation and
-    the curves come from ``cnnlib.memo`` when the same code, model, images and settings ran before (the
-    timings are always measured now).
+    per method and for the random baseline)}, reproducible bit for bit (timings: ``time_methods``). With
+    ``cache`` the maps, the randomisation and the curves come from ``cnnlib.memo`` when the same code, model,
+    images and settings ran before.
     """
     run = memo.call if cache else (lambda function, *args, **kwargs: function(*args, **kwargs))
     if random_draws < 10:
         raise ValueError(f"the smooth random baseline needs at least 10 draws to be stable; got {random_draws}.")
     targets = np.asarray(targets, int)
     inputs = to_inputs(images)
-    maps, ms = time_methods(model, inputs, targets, methods)
+    maps = run(method_maps, model, inputs, targets, methods)
     chosen = np.arange(len(images)) if cascade_images is None else np.asarray(cascade_images, int)
     sub_maps = {name: m[chosen] for name, m in maps.items()}
     if full_cascade:
@@ -285,4 +292,4 @@ def compare_methods(
         "cascade": {name: sanity.similarity_record(per_image) for name, per_image in cascade.items()},
         "curves": {name: faithfulness.curves_record(c) for name, c in curves.items()},
     }
-    return {"summary": summarize(record, n_boot, seed), "per_image": record, "ms_per_image": ms}
+    return {"summary": summarize(record, n_boot, seed), "per_image": record}
