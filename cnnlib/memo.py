@@ -1,13 +1,13 @@
 """Results of expensive pure computations, cached on disk under a key of everything they depend on.
 
-``call(function, *args, **kwargs)`` returns ``function(*args, **kwargs)``, computing it only when no
-result is stored under its key. The key is a SHA-256 of: the function's module and name; every argument
-(arrays by shape, dtype and bytes; Keras models by architecture and weights; functions by name, default
-values and the values they close over, recursively; plain values as JSON); the source of every module of
-``cnnlib`` (any code change is a new key); and the versions of Python, TensorFlow, Keras, NumPy,
-scikit-learn and SciPy. So a result is found again only for the same code, inputs, weights and settings: the cache
-can never hand back something computed from what has since changed. Use it for deterministic functions
-(explicit seeds), never for timings.
+``call(function, *args, **kwargs)`` returns ``function(*args, **kwargs)``, computing it only when no result is
+stored under its key. The key is a SHA-256 of: the function's module and name; every argument (arrays by
+shape, dtype and bytes; Keras models by architecture and weights; functions by name, default values and the
+values they close over, recursively; plain values as JSON); the code of every module of ``cnnlib`` (any code
+change is a new key; comments, docstrings and formatting are not code); and the versions of Python,
+TensorFlow, Keras, NumPy, scikit-learn and SciPy. So a result is found again only for the same code, inputs,
+weights and settings: the cache can never hand back something computed from what has since changed. Use it for
+deterministic functions (explicit seeds), never for timings.
 
 Layout: ``<cache_dir>/results/<module.function>/<key>.pkl``, written atomically; an unreadable file is
 recomputed. ``CNNLIB_MEMO=0`` turns it off (every call computes).
@@ -15,6 +15,7 @@ recomputed. ``CNNLIB_MEMO=0`` turns it off (every call computes).
 
 from __future__ import annotations
 
+import ast
 import functools
 import hashlib
 import inspect
@@ -34,11 +35,28 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 
 
 def code_digest(package_dir: Path = PACKAGE_DIR) -> str:
-    """SHA-256 of every ``.py`` file of the package (paths and contents), read now: never stale."""
+    """SHA-256 of every ``.py`` file of the package (paths and code), read now: never stale.
+
+    The code is each file's syntax tree without docstrings, so editing a comment, a docstring or the
+    formatting keeps the key; any other change (a name, a constant, an operation) is a new key.
+    """
     digest = hashlib.sha256()
     for path in sorted(package_dir.rglob("*.py")):
-        digest.update(path.relative_to(package_dir).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+        digest.update(path.relative_to(package_dir).as_posix().encode() + b"\0" + _code_of(path.read_bytes()) + b"\0")
     return digest.hexdigest()
+
+
+@functools.lru_cache(maxsize=256)  # keyed by the file's bytes: cannot outlive them
+def _code_of(source: bytes) -> bytes:
+    """The syntax tree of ``source`` without docstrings (no comments, formatting or line numbers), as bytes."""
+    tree = ast.parse(source)
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            body = node.body
+            if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+                if isinstance(body[0].value.value, str):
+                    node.body = body[1:] or [ast.Pass()]
+    return ast.dump(tree).encode()
 
 
 def _versions() -> dict[str, str]:

@@ -75,6 +75,26 @@ def test_a_code_change_is_a_new_key(monkeypatch):
     assert len(CALLS) == 2
 
 
+def test_code_digest_follows_code_not_comments_docstrings_or_formatting(tmp_path):
+    package = tmp_path / "pkg"
+    package.mkdir()
+    module = package / "m.py"
+
+    def digest_of(source: str) -> str:
+        module.write_text(source)
+        return memo.code_digest(package)
+
+    base = digest_of('"""Doc."""\n\ndef f(x):\n    """Doc."""\n    return x + 1\n')
+    assert digest_of('"""Other doc."""\n\n\ndef f(x):  # a comment\n    """More."""\n    return (x + 1)\n') == base
+    assert digest_of("def f(x):\n    return x + 1\n") == base  # no docstrings at all
+    assert digest_of('"""Doc."""\n\ndef f(x):\n    return x + 2\n') != base  # a constant
+    assert digest_of('"""Doc."""\n\ndef f(y):\n    return y + 1\n') != base  # a name
+    assert digest_of('"""Doc."""\n\ndef f(x):\n    """Doc."""\n') != base  # a body reduced to its docstring
+    assert digest_of("def f(x):\n    return x + 1\n") == base
+    (package / "n.py").write_text("")
+    assert memo.code_digest(package) != base  # a new file
+
+
 def test_switch_off_unreadable_files_and_unknown_values(monkeypatch):
     x = np.zeros(2)
     memo.call(_mean_plus, x)
