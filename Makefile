@@ -24,10 +24,11 @@ notebooks: venv
 
 ## test: unit tests, then nbval re-executes every notebook and compares the outputs of every cell that does not
 ## train (cells tagged NBVAL_CHECK_OUTPUT: a cold run may print training-time warnings a warm one does not).
-## Notebooks 01-03 run in order; the later ones (and the explorer) two at a time, whole notebooks per worker.
+## Unit tests run in two processes (pytest-xdist; each test has its own cache folder). Notebooks 01-03 run in
+## order; the later ones (and the explorer) two at a time, whole notebooks per worker.
 NBVAL := --nbval-lax --nbval-current-env --nbval-cell-timeout=1800
 test: venv testdeps
-	$(BIN)/python -m pytest tests
+	$(BIN)/python -m pytest -n 2 tests
 	$(BIN)/python -m pytest $(NBVAL) $$($(BIN)/python -m cnnlib.notebooks --list | head -n -1)
 	$(BIN)/python -m pytest $(NBVAL) -n 2 --dist loadscope $$($(BIN)/python -m cnnlib.notebooks --list --explorer | tail -n 1)
 
@@ -41,9 +42,9 @@ bench: venv
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	$(BIN)/python benchmarks/run_all.py
 
-## unit: unit tests only (fast; the keras.applications zoo test runs in make test)
+## unit: unit tests only (fast: two processes; the keras.applications zoo test runs in make test)
 unit: venv testdeps
-	$(BIN)/python -m pytest tests -m "not zoo and not notebooks"
+	$(BIN)/python -m pytest -n 2 tests -m "not zoo and not notebooks"
 
 ## scale: the all-categories run (every class folder; 30 train incl. 5 val, <= 50 test per class); not part of report or test
 scale: venv

@@ -14,11 +14,14 @@ thread count, so its float32 sums are the same (the CI check that re-executed no
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 from cnnlib import config
@@ -48,32 +51,44 @@ def _jupyter(*args: str) -> list[str]:
     return [sys.executable, "-m", "jupyter", "nbconvert", "--to", "notebook", "--inplace", *args]
 
 
-def execute(path: Path, timeout_s: int = 1800) -> float:
-    """Execute one notebook in place and merge its stream chunks; returns wall seconds. Raises on failure."""
+@dataclass(frozen=True)
+class Executed:
+    """One executed notebook: wall seconds and the peak resident memory of its process tree (MiB; the
+    kernel's, the largest process of the tree: ``wait4`` reports the maximum over the process and every
+    descendant it reaped)."""
+
+    seconds: float
+    peak_mib: float
+
+
+def execute(path: Path, timeout_s: int = 1800) -> Executed:
+    """Execute one notebook in place and merge its stream chunks. Raises ``RuntimeError`` on failure."""
     start = time.perf_counter()
-    run = subprocess.run(
-        _jupyter("--execute", f"--ExecutePreprocessor.timeout={timeout_s}", "--ExecutePreprocessor.record_timing=False")
-        + [str(path)],
-        capture_output=True,
-        text=True,
+    command = _jupyter(
+        "--execute", f"--ExecutePreprocessor.timeout={timeout_s}", "--ExecutePreprocessor.record_timing=False"
     )
-    if run.returncode != 0:
-        raise RuntimeError(f"{path.name} failed:\n{run.stderr[-4000:]}")
+    with tempfile.TemporaryFile() as stderr:
+        process = subprocess.Popen([*command, str(path)], stdout=subprocess.DEVNULL, stderr=stderr)
+        _, status, usage = os.wait4(process.pid, 0)
+        process.returncode = os.waitstatus_to_exitcode(status)  # reaped here: Popen must not wait again
+        if process.returncode != 0:
+            stderr.seek(0)
+            raise RuntimeError(f"{path.name} failed:\n{stderr.read().decode(errors='replace')[-4000:]}")
     # How printed lines are split into stream chunks depends on timing: merge them, so equal outputs give
     # equal files (nbconvert coalesces only before executing).
     subprocess.run(_jupyter("--CoalesceStreamsPreprocessor.enabled=True", str(path)), capture_output=True, check=True)
-    return time.perf_counter() - start
+    return Executed(time.perf_counter() - start, usage.ru_maxrss / 1024)  # Linux: ru_maxrss in KiB
 
 
-def run(paths: Sequence[Path], jobs: int = 2) -> dict[str, float]:
-    """Execute ``paths`` stage by stage, up to ``jobs`` at once within a stage: {notebook name: wall seconds}."""
-    seconds: dict[str, float] = {}
+def run(paths: Sequence[Path], jobs: int = 2) -> dict[str, Executed]:
+    """Execute ``paths`` stage by stage, up to ``jobs`` at once within a stage: {notebook name: ``Executed``}."""
+    done: dict[str, Executed] = {}
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         for stage in stages(paths):
-            for path, wall in zip(stage, pool.map(execute, stage)):
-                seconds[path.name] = wall
-                print(f"{path.name}: {wall:.0f} s", flush=True)
-    return seconds
+            for path, executed in zip(stage, pool.map(execute, stage)):
+                done[path.name] = executed
+                print(f"{path.name}: {executed.seconds:.0f} s, peak {executed.peak_mib:.0f} MiB", flush=True)
+    return done
 
 
 def main(argv: Sequence[str] | None = None) -> None:

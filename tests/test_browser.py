@@ -126,6 +126,22 @@ def jupyterlab(tmp_path):
         log.close()
 
 
+def _accept_kernel(driver, wait) -> None:
+    """Wait until the notebook's kernel is idle. JupyterLab may first ask which kernel to start (a "Select
+    Kernel" dialog, seen when the page loads faster than the kernel session attaches): accept its default,
+    the notebook's own kernel (python3), as a user would."""
+    from selenium.webdriver.common.by import By
+
+    def ready(d) -> bool:
+        for button in d.find_elements(By.CSS_SELECTOR, ".jp-Dialog .jp-Dialog-button.jp-mod-accept"):
+            if button.is_displayed():
+                button.click()
+                return False
+        return any("Idle" in e.text for e in d.find_elements(By.CSS_SELECTOR, ".jp-StatusBar-Widget"))
+
+    wait.until(ready)
+
+
 def test_explorer_runs_and_responds_in_a_real_browser(jupyterlab, tmp_path):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
@@ -139,6 +155,8 @@ def test_explorer_runs_and_responds_in_a_real_browser(jupyterlab, tmp_path):
         wait = WebDriverWait(driver, TIMEOUT)
         driver.get(f"{url}/lab/tree/{NOTEBOOK.name}?token={token}&reset")
         wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, ".jp-Notebook .jp-Cell")))
+        step = "waiting for the kernel"
+        _accept_kernel(driver, wait)
         driver.find_element(By.XPATH, "//li[contains(@class,'lm-MenuBar-item')][.//div[text()='Run']]").click()
         wait.until(
             ec.element_to_be_clickable((By.CSS_SELECTOR, "li.lm-Menu-item[data-command='runmenu:run-all']"))
