@@ -4,10 +4,10 @@
 
 Notebooks 01-03 feed every later one (the split; the trained custom networks and ``custom_summary``; the
 VGG19 features and head), so each runs alone and in order. The later notebooks only read those results and
-the cache, so up to ``--jobs`` of them run at once, longest first. Each is executed by the same command as
-before (``jupyter nbconvert --execute --inplace``, no timing metadata), then its stream chunks are merged,
-so the files are the same bytes whatever ``--jobs`` is: every process still uses TensorFlow's default
-thread count, so its float32 sums are the same (the CI check that re-executed notebooks reproduce
+the cache, so up to ``--jobs`` of them run at once, longest first. Each is executed in a child process by
+nbconvert's own exporter, as ``jupyter nbconvert --execute --inplace`` would (no timing metadata), and its
+stream chunks are merged, so the files are the same bytes whatever ``--jobs`` is: every process still uses
+TensorFlow's default thread count, so its float32 sums are the same (the CI check that re-executed notebooks reproduce
 ``results/`` guards this). The explorer (``*_explore``) is interactive and never executed here.
 """
 
@@ -47,8 +47,23 @@ def stages(paths: Sequence[Path]) -> list[list[Path]]:
     return early + ([rest] if rest else [])
 
 
-def _jupyter(*args: str) -> list[str]:
-    return [sys.executable, "-m", "jupyter", "nbconvert", "--to", "notebook", "--inplace", *args]
+def _execute_here(path: Path, timeout_s: int) -> None:
+    """Execute ``path`` in place in this process, as ``jupyter nbconvert --to notebook --execute --inplace``
+    did (same exporter, same writer), then merge its stream chunks: how printed lines are split into
+    chunks depends on timing, so merging makes equal outputs give equal files (nbconvert coalesces only
+    before executing). One process instead of two saves an interpreter and nbconvert start per notebook."""
+    from nbconvert.exporters import NotebookExporter
+    from nbconvert.preprocessors import CoalesceStreamsPreprocessor
+    from traitlets.config import Config
+
+    settings = Config()
+    settings.ExecutePreprocessor.enabled = True
+    settings.ExecutePreprocessor.timeout = timeout_s
+    settings.ExecutePreprocessor.record_timing = False
+    exporter = NotebookExporter(config=settings)
+    exporter.register_preprocessor(CoalesceStreamsPreprocessor(enabled=True), enabled=True)  # after executing
+    text, _ = exporter.from_filename(str(path), resources={"metadata": {"path": str(path.parent)}})
+    path.write_text(text, encoding="utf-8")
 
 
 @dataclass(frozen=True)
@@ -62,21 +77,17 @@ class Executed:
 
 
 def execute(path: Path, timeout_s: int = 1800) -> Executed:
-    """Execute one notebook in place and merge its stream chunks. Raises ``RuntimeError`` on failure."""
+    """Execute one notebook in place (in a child process) with merged stream chunks. Raises ``RuntimeError``
+    on failure, naming the notebook and ending with its error."""
     start = time.perf_counter()
-    command = _jupyter(
-        "--execute", f"--ExecutePreprocessor.timeout={timeout_s}", "--ExecutePreprocessor.record_timing=False"
-    )
+    command = [sys.executable, "-m", "cnnlib.notebooks", "--execute-one", str(path), "--timeout", str(timeout_s)]
     with tempfile.TemporaryFile() as stderr:
-        process = subprocess.Popen([*command, str(path)], stdout=subprocess.DEVNULL, stderr=stderr)
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr)
         _, status, usage = os.wait4(process.pid, 0)
         process.returncode = os.waitstatus_to_exitcode(status)  # reaped here: Popen must not wait again
         if process.returncode != 0:
             stderr.seek(0)
             raise RuntimeError(f"{path.name} failed:\n{stderr.read().decode(errors='replace')[-4000:]}")
-    # How printed lines are split into stream chunks depends on timing: merge them, so equal outputs give
-    # equal files (nbconvert coalesces only before executing).
-    subprocess.run(_jupyter("--CoalesceStreamsPreprocessor.enabled=True", str(path)), capture_output=True, check=True)
     return Executed(time.perf_counter() - start, usage.ru_maxrss / 1024)  # Linux: ru_maxrss in KiB
 
 
@@ -97,7 +108,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--jobs", type=int, default=None, help="default: CNNLIB_NOTEBOOK_JOBS, else 2")
     parser.add_argument("--list", action="store_true", help="print the stages (one per line, paths), run nothing")
     parser.add_argument("--explorer", action="store_true", help="with --list: the explorer joins the last stage")
+    parser.add_argument("--execute-one", type=Path, help=argparse.SUPPRESS)  # execute() runs this in a child
+    parser.add_argument("--timeout", type=int, default=1800, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.execute_one:
+        _execute_here(args.execute_one, args.timeout)
+        return
     try:
         args.jobs = config.notebook_jobs() if args.jobs is None else args.jobs
     except config.SettingError as error:

@@ -2,27 +2,46 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import platform
+import sys
+from importlib import metadata
 from pathlib import Path
 
 from cnnlib import config
 from cnnlib.files import atomic_write_bytes
 
+# Module -> the distributions that may install it (first found wins).
+_DISTRIBUTIONS = {
+    "tensorflow": ("tensorflow", "tensorflow-cpu", "tensorflow-macos", "tf-nightly"),
+    "keras": ("keras",),
+    "numpy": ("numpy",),
+    "sklearn": ("scikit-learn",),
+}
+
+
+def _version(module: str) -> str:
+    """``module.__version__`` without importing it when it is not loaded yet: a notebook that never needs
+    TensorFlow (01) need not spend seconds importing it just to name its version."""
+    if module in sys.modules:
+        return sys.modules[module].__version__
+    for distribution in _DISTRIBUTIONS[module]:
+        try:
+            return metadata.version(distribution)
+        except metadata.PackageNotFoundError:
+            continue
+    return importlib.import_module(module).__version__
+
 
 def package_versions() -> dict[str, str]:
     """Versions of the packages that shape the numbers."""
-    import numpy
-    import sklearn
-
-    from cnnlib._tensorflow import keras, tf
-
     return {
         "python": platform.python_version(),
-        "tensorflow": tf.__version__,
-        "keras": keras.__version__,
-        "numpy": numpy.__version__,
-        "scikit-learn": sklearn.__version__,
+        "tensorflow": _version("tensorflow"),
+        "keras": _version("keras"),
+        "numpy": _version("numpy"),
+        "scikit-learn": _version("sklearn"),
     }
 
 

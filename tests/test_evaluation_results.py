@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -69,3 +73,25 @@ def test_results_round_trip_and_missing_file_message(tmp_path):
         results.write_results("thing", payload, folder=blocker)
     with pytest.raises(FileNotFoundError, match="notebooks/02_custom_architectures.ipynb"):
         results.read_results("absent", folder=tmp_path, notebook="02_custom_architectures.ipynb")
+
+
+def test_package_versions_equal_the_imported_modules_and_need_no_tensorflow_import():
+    """Versions come from the installed metadata when a module is not loaded yet (notebook 01 never
+    imports TensorFlow); they must be exactly what the imported modules say."""
+    code = (
+        "import json, sys; from cnnlib import results; v = results.package_versions(); "
+        "print(json.dumps([v, 'tensorflow' in sys.modules]))"
+    )
+    versions, imported = json.loads(
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    )
+    assert not imported
+    import keras
+    import sklearn
+    import tensorflow
+
+    assert versions["tensorflow"] == tensorflow.__version__
+    assert versions["keras"] == keras.__version__
+    assert versions["numpy"] == np.__version__
+    assert versions["scikit-learn"] == sklearn.__version__
+    assert results.package_versions() == versions  # loaded modules: their own __version__

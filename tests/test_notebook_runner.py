@@ -1,6 +1,8 @@
 """cnnlib.notebooks: dependency stages, in-place execution, a failure named, time and peak memory reported."""
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -42,3 +44,18 @@ def test_a_failing_notebook_is_named_with_its_error(tmp_path):
     path = _notebook(tmp_path / "04_bad.ipynb", "raise ValueError('broken on purpose')")
     with pytest.raises(RuntimeError, match=r"04_bad.ipynb failed:(.|\n)*broken on purpose"):
         notebooks.execute(path)
+
+
+def test_output_is_nbconverts_bytes_with_stream_chunks_merged(tmp_path):
+    """One child process gives the same file as the two nbconvert commands it replaces (execute in place,
+    then merge streams), and a cell that prints in flushed pieces ends with one stream output."""
+    code = "import sys\nfor i in range(3):\n    print(i, flush=True)\nprint('err', file=sys.stderr)"
+    ours, reference = _notebook(tmp_path / "01_a.ipynb", code), _notebook(tmp_path / "01_b.ipynb", code)
+    notebooks.execute(ours)
+    nbconvert = [sys.executable, "-m", "jupyter", "nbconvert", "--to", "notebook", "--inplace"]
+    run = {"cwd": tmp_path, "check": True, "capture_output": True}
+    subprocess.run([*nbconvert, "--execute", "--ExecutePreprocessor.record_timing=False", reference.name], **run)
+    subprocess.run([*nbconvert, "--CoalesceStreamsPreprocessor.enabled=True", reference.name], **run)
+    assert ours.read_bytes() == reference.read_bytes()
+    outputs = json.loads(ours.read_text())["cells"][0]["outputs"]
+    assert [(o["name"], "".join(o["text"])) for o in outputs] == [("stdout", "0\n1\n2\n"), ("stderr", "err\n")]
