@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 # The explorer (10_explore) is interactive: committed without outputs, executed by nbval only.
 NOTEBOOKS := $(filter-out %_explore.ipynb,$(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb)))
 
-.PHONY: report notebooks pdf test unit lint bench scale venv testdeps clean-cache
+.PHONY: report notebooks pdf test test-other-classes test-unit-then-first-notebooks unit lint bench scale venv testdeps clean-cache
 
 ## report: set up the venv, execute every notebook (regenerates figures/ and results/), build the PDF
 report: notebooks
@@ -24,13 +24,20 @@ notebooks: venv
 
 ## test: unit tests, then nbval re-executes every notebook and compares the outputs of every cell that does not
 ## train (cells tagged NBVAL_CHECK_OUTPUT: a cold run may print training-time warnings a warm one does not).
-## Unit tests run in two processes (pytest-xdist; each test has its own cache folder). Notebooks 01-03 run in
-## order; the later ones (and the explorer) two at a time, whole notebooks per worker.
+## Two chains run side by side (two make jobs; each test has its own cache folder): the other-classes test
+## (one long chain of notebooks) and, beside it, the unit tests then nbval of notebooks 01-03 in order. Then
+## the later notebooks (and the explorer) two at a time, whole notebooks per worker.
 NBVAL := --nbval-lax --nbval-current-env --nbval-cell-timeout=1800
 test: venv testdeps
-	$(BIN)/python -m pytest -n 2 tests
-	$(BIN)/python -m pytest $(NBVAL) $$($(BIN)/python -m cnnlib.notebooks --list | head -n -1)
+	$(MAKE) --no-print-directory -j 2 --output-sync=target test-other-classes test-unit-then-first-notebooks
 	$(BIN)/python -m pytest $(NBVAL) -n 2 --dist loadscope $$($(BIN)/python -m cnnlib.notebooks --list --explorer | tail -n 1)
+
+# the two chains of `make test` (output printed when each one ends)
+test-other-classes: venv testdeps
+	$(BIN)/python -m pytest -m notebooks tests
+test-unit-then-first-notebooks: venv testdeps
+	$(BIN)/python -m pytest -m "not notebooks" tests
+	$(BIN)/python -m pytest $(NBVAL) $$($(BIN)/python -m cnnlib.notebooks --list | head -n -1)
 
 ## lint: ruff (settings in pyproject.toml)
 lint: testdeps

@@ -8,6 +8,7 @@ and dominated the many small calls of the faithfulness curves and the evaluation
 from __future__ import annotations
 
 import weakref
+from collections.abc import Iterable
 
 import numpy as np
 
@@ -38,3 +39,30 @@ def predict(model: keras.Model, x: np.ndarray, batch_size: int = 64) -> np.ndarr
     return np.concatenate(
         [np.asarray(forward(np.asarray(x[i : i + batch_size], np.float32))) for i in range(0, len(x), batch_size)]
     )
+
+
+def predict_parts(model: keras.Model, parts: Iterable[np.ndarray], batch_size: int = 64) -> np.ndarray:
+    """``predict(model, np.concatenate(list(parts)), batch_size)`` without building the concatenation: the
+    rows are copied into one float32 batch at a time, so the batches, and the output bits, are the same while
+    at most ``batch_size`` rows (not all of them) are in memory. ``parts``: arrays (n_i, *input shape)."""
+    if isinstance(model.input, (list, tuple, dict)):
+        return predict(model, np.concatenate(list(parts)), batch_size)
+    forward = compiled_forward(model)
+    batch, filled, outputs = None, 0, []
+    for part in parts:
+        part = np.asarray(part)
+        if batch is None:
+            batch = np.empty((batch_size, *part.shape[1:]), np.float32)
+        start = 0
+        while start < len(part):
+            take = min(batch_size - filled, len(part) - start)
+            batch[filled : filled + take] = part[start : start + take]
+            filled, start = filled + take, start + take
+            if filled == batch_size:
+                outputs.append(np.asarray(forward(batch)))
+                filled = 0
+    if batch is None:
+        raise ValueError("predict_parts needs at least one part.")
+    if filled:
+        outputs.append(np.asarray(forward(batch[:filled])))
+    return np.concatenate(outputs)

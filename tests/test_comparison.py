@@ -174,3 +174,19 @@ def test_committed_summary_is_recomputed_from_the_committed_per_image_records():
             auc = np.trapezoid(np.array(record["curves"][name][kind]), fractions, axis=1)
             assert stored[name][f"{kind}_auc"]["mean"] == pytest.approx(auc.mean(), abs=1e-12)
             assert len(auc) == results["custom"]["n_images"] == 100
+
+
+def test_gradient_heat_maps_one_target_at_a_time_equal_all_targets_at_once():
+    """The adapters compute one target at a time (less memory): the same bits as every target in one call."""
+    from cnnlib.interpret.gradients import integrated_gradients, saliency, smooth_grad, to_heatmap
+
+    model, (x, t) = _model(), _data()
+    methods = comparison.adapters(**CHEAP, seed=4)
+    calls = {
+        "saliency": lambda: saliency(model, x, [0, 1, 2]),
+        "SmoothGrad": lambda: smooth_grad(model, x, [0, 1, 2], samples=CHEAP["smooth_samples"], seed=4),
+        "Integrated Gradients": lambda: integrated_gradients(model, x, [0, 1, 2], steps=CHEAP["ig_steps"]),
+    }
+    for name, every_target in calls.items():
+        expected = to_heatmap(every_target()[np.arange(len(t)), t], "max_abs")
+        np.testing.assert_array_equal(methods[name](model, x, t), expected, err_msg=name)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from cnnlib import architectures, forward, training
 
@@ -29,3 +30,17 @@ def test_compiled_forward_follows_the_current_weights():
     after = forward.predict(model, x)
     np.testing.assert_array_equal(after, model.predict(x, verbose=0))
     assert not np.array_equal(before, after)
+
+
+def test_predict_parts_equals_predict_on_the_concatenation_bit_for_bit():
+    training.set_seed(5)
+    model = architectures.build_model("arch3", n_classes=3)
+    rng = np.random.default_rng(5)
+    parts = [rng.uniform(0, 255, (n, 224, 224, 3)).astype(np.float32) for n in (22, 22, 7, 64, 1, 30)]  # 146 rows
+    for batch_size in (64, 16, 200):  # batches that cross parts, equal a part, or hold everything
+        expected = forward.predict(model, np.concatenate(parts), batch_size)
+        got = forward.predict_parts(model, iter(parts), batch_size)
+        assert got.shape == (146, 3)
+        np.testing.assert_array_equal(got, expected)
+    with pytest.raises(ValueError, match="at least one part"):
+        forward.predict_parts(model, iter([]))

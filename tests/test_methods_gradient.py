@@ -159,3 +159,20 @@ def test_gradient_methods_check_their_arguments():
         interpret.integrated_gradients(model, x, 0, steps=0)
     with pytest.raises(ValueError, match="reduce='mean'"):
         interpret.to_heatmap(x, "mean")
+
+
+@pytest.mark.parametrize("n, batch_size", [(7, 4), (3, 32)])  # batches across samples; several copies of an image
+def test_smooth_grad_equals_the_one_shot_noise_formula_bit_for_bit(n, batch_size):
+    """Noisy copies made batch by batch give the bits of the formula with all copies at once."""
+    from cnnlib.interpret.gradients import input_gradients
+
+    model, x, samples, seed = _small(2), _x(n, seed=2), 3, 9
+    axes = (1, 2, 3)
+    sigma = 0.2 * (x.max(axis=axes, keepdims=True) - x.min(axis=axes, keepdims=True))
+    eps = np.random.default_rng(seed).standard_normal((samples, *x.shape)).astype(np.float32)
+    noisy = (x[None] + sigma[None] * eps).reshape(-1, *x.shape[1:])
+    for target in (0, 2):
+        grads = input_gradients(model, noisy, np.full(len(noisy), target), batch_size=batch_size)[0]
+        expected = grads.reshape(samples, *x.shape).mean(axis=0)
+        got = interpret.smooth_grad(model, x, target, samples=samples, seed=seed, batch_size=batch_size)
+        np.testing.assert_array_equal(got, expected)

@@ -62,11 +62,19 @@ def _per_image_target(fn: Callable[..., np.ndarray], **kwargs) -> Explain:
 
 
 def _gradient_heatmap(fn: Callable[..., np.ndarray], reduce: str, **kwargs) -> Explain:
-    """(N, H, W) heat maps from an input attribution ``fn`` (N, K, H, W, C), reduced over colour by ``reduce``."""
-    attribute = _per_image_target(fn, **kwargs)
+    """(N, H, W) heat maps from an input attribution ``fn`` (N, K, H, W, C), reduced over colour by ``reduce``.
+
+    The gradient methods compute each target on its own (the same batches whatever the other targets), so
+    one target at a time gives the same bits as all at once while holding one (N, H, W, C) array, not K.
+    """
 
     def explain(model, inputs, targets):
-        return to_heatmap(attribute(model, inputs, targets), reduce)
+        inputs, targets = np.asarray(inputs, np.float32), np.asarray(targets, int)
+        heat = np.empty(inputs.shape[:3], np.float32)
+        for target in sorted(set(targets.tolist())):
+            rows = targets == target
+            heat[rows] = to_heatmap(np.asarray(fn(model, inputs, [target], **kwargs))[rows, 0], reduce)
+        return heat
 
     explain.__name__ = getattr(fn, "__name__", "explain")
     return explain

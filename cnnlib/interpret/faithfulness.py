@@ -92,6 +92,7 @@ def deletion_insertion(
     at random (seeded). Returns {"deletion", "insertion"}: (N, steps + 1) probabilities at fractions
     0, 1/steps, ..., 1 of the pixels. Defaults (blur, sigma 10, both curves) are this project's main setting.
     ``substrates_of_images``: ``substrates(images, ...)`` computed beforehand with the same settings.
+    ``to_inputs`` is applied to each image's rows (pixel-wise preprocessing, as every model here uses).
     """
     maps = np.asarray(maps)
     if maps.shape != np.shape(images)[:3] or len(targets) != len(maps):
@@ -100,20 +101,23 @@ def deletion_insertion(
     n, h, w = maps.shape
     counts = np.array([round(fraction * h * w) for fraction in np.linspace(0, 1, steps + 1)])
     curves = {"deletion": np.zeros((n, steps + 1)), "insertion": np.zeros((n, steps + 1))}
+
+    def rows_of(i: int) -> np.ndarray:
+        """(2 (steps + 1), H, W, C) model inputs of image i: rows alternate deletion, insertion per fraction."""
+        image = np.asarray(images[i], np.float32)
+        removed, empty = (
+            substrates_of_images[i]
+            if substrates_of_images is not None
+            else substrates(image[None], deletion_substrate, insertion_substrate, blur_sigma, blur_radius)[0]
+        )
+        top = (_ranks(maps[i], rng)[None] < counts[:, None, None])[..., None]  # (steps + 1, H, W, 1)
+        rows = np.stack([np.where(top, removed, image), np.where(top, image, empty)], axis=1)
+        return to_inputs(rows.reshape(-1, *np.shape(images)[1:]))
+
     for start in range(0, n, images_per_batch):
-        batch, chunk = [], range(start, min(start + images_per_batch, n))
-        for i in chunk:
-            image = np.asarray(images[i], np.float32)
-            removed, empty = (
-                substrates_of_images[i]
-                if substrates_of_images is not None
-                else substrates(image[None], deletion_substrate, insertion_substrate, blur_sigma, blur_radius)[0]
-            )
-            top = (_ranks(maps[i], rng)[None] < counts[:, None, None])[..., None]  # (steps + 1, H, W, 1)
-            # rows alternate deletion, insertion for each fraction
-            batch.append(np.stack([np.where(top, removed, image), np.where(top, image, empty)], axis=1))
-        inputs = to_inputs(np.concatenate(batch).reshape(-1, *np.shape(images)[1:]))
-        probs = forward.predict(model, inputs, batch_size=64)
+        chunk = range(start, min(start + images_per_batch, n))
+        # the chunk's rows stream into batches of 64: the same batches as predicting their concatenation
+        probs = forward.predict_parts(model, (rows_of(i) for i in chunk), batch_size=64)
         for k, i in enumerate(chunk):
             rows = probs[2 * (steps + 1) * k : 2 * (steps + 1) * (k + 1), int(targets[i])]
             curves["deletion"][i], curves["insertion"][i] = rows[0::2], rows[1::2]

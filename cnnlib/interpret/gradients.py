@@ -62,13 +62,13 @@ def input_gradients(
     x = np.asarray(inputs, np.float32)
     function = _gradient_function(model, score_layer)
     n_classes = view(model, score_layer=score_layer).scores.shape[-1]
-    grads, scores = [], []
+    grads, scores = np.empty_like(x), np.empty(len(x), np.float32)  # filled batch by batch: no second copy
     for s in range(0, len(x), batch_size):
         rows = np.asarray(classes[s : s + batch_size], int)
         g, y = function(x[s : s + batch_size], np.eye(n_classes, dtype=np.float32)[rows])
-        grads.append(np.asarray(g))
-        scores.append(np.asarray(y)[np.arange(len(rows)), rows])
-    return np.concatenate(grads), np.concatenate(scores)
+        grads[s : s + batch_size] = np.asarray(g)
+        scores[s : s + batch_size] = np.asarray(y)[np.arange(len(rows)), rows]
+    return grads, scores
 
 
 def class_scores(
@@ -119,12 +119,25 @@ def smooth_grad(
         raise ValueError(f"SmoothGrad needs samples >= 1 and noise >= 0; got samples={samples}, noise={noise}.")
 
     def attribute(x, t):
-        eps = np.random.default_rng(seed).standard_normal((samples, *x.shape)).astype(np.float32)
         axes = tuple(range(1, x.ndim))
         sigma = noise * (x.max(axis=axes, keepdims=True) - x.min(axis=axes, keepdims=True))
-        noisy = (x[None] + sigma[None] * eps).reshape(-1, *x.shape[1:])  # (samples * N, H, W, C), sample-major
-        grads = input_gradients(model, noisy, np.full(len(noisy), t), score_layer, batch_size)[0]
-        return grads.reshape(samples, *x.shape).mean(axis=0)
+        rng, n, total = np.random.default_rng(seed), len(x), np.empty_like(x)
+        # The noisy copies, sample-major (row r = sample r // N of image r % N), are made one batch at a time:
+        # the generator fills its output in order, so the batches hold the numbers of the one-shot draw
+        # standard_normal((samples, N, H, W, C)), and the same float32 products and sums; the running sum per
+        # image adds the samples in order, as mean(axis=0) does. Same bits, one batch of copies in memory.
+        for start in range(0, samples * n, batch_size):
+            images = np.arange(start, min(start + batch_size, samples * n)) % n
+            noisy = rng.standard_normal((len(images), *x.shape[1:])).astype(np.float32)
+            noisy *= sigma[images]
+            noisy += x[images]
+            grads = input_gradients(model, noisy, np.full(len(images), t), score_layer, batch_size)[0]
+            for row, image in enumerate(images):
+                if start + row < n:
+                    total[image] = grads[row]
+                else:
+                    total[image] += grads[row]
+        return total / np.float32(samples)
 
     return _per_target(model, inputs, targets, score_layer, attribute)
 
