@@ -15,7 +15,8 @@ import numpy as np
 from cnnlib._tensorflow import keras, tf
 
 # Traced functions, dropped with their model (weak keys): a function reads the model's variables, so it is
-# always current, and it cannot outlive the model it was traced from.
+# always current, and it cannot outlive the model it was traced from. The function reaches its model through
+# a weak reference: a strong one (a plain closure) would keep every model ever predicted with alive.
 _FORWARD: weakref.WeakKeyDictionary[keras.Model, tf.types.experimental.GenericFunction] = weakref.WeakKeyDictionary()
 
 
@@ -23,7 +24,8 @@ def compiled_forward(model: keras.Model):
     """``model(x, training=False)`` as a tf.function with a fixed float32 signature (N, *input shape)."""
     if model not in _FORWARD:
         spec = tf.TensorSpec([None, *model.input.shape[1:]], tf.float32)
-        _FORWARD[model] = tf.function(lambda batch: model(batch, training=False), input_signature=[spec])
+        of = weakref.ref(model)
+        _FORWARD[model] = tf.function(lambda batch: of()(batch, training=False), input_signature=[spec])
     return _FORWARD[model]
 
 
