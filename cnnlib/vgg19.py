@@ -152,7 +152,7 @@ def features_identity(weights: WeightsInfo, base: keras.Model) -> str:
     )
 
 
-def extract_features(base: keras.Model, images: np.ndarray, batch_size: int = 16, desc: str = "") -> np.ndarray:
+def extract_features(base: keras.Model, images: np.ndarray, batch_size: int = 8, desc: str = "") -> np.ndarray:
     """Frozen-base features for uint8 images, batched with a progress bar: float32 (N, 7, 7, 512)."""
     forward = compiled_forward(base)
     out = []
@@ -163,7 +163,7 @@ def extract_features(base: keras.Model, images: np.ndarray, batch_size: int = 16
 
 
 def cached_features(
-    base: keras.Model, weights: WeightsInfo, arrays: Arrays, split_key: str | None = None, batch_size: int = 16
+    base: keras.Model, weights: WeightsInfo, arrays: Arrays, split_key: str | None = None, batch_size: int = 8
 ) -> Arrays:
     """``extract_features`` for every split, through the per-image cache (``cnnlib.feature_cache``).
 

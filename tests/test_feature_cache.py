@@ -17,8 +17,8 @@ def _images(n, seed):
 def test_per_image_features_equal_the_per_split_path_and_are_reused(monkeypatch):
     base, info = vgg19.load_base({vgg19.ENV_VAR: "random"}, image_size=SIZE)
     first = {"train": (_images(21, 0), np.zeros(21, np.int32)), "val": (_images(5, 1), np.zeros(5, np.int32))}
-    # the per-split path of before: each split in batches of 16, in order
-    reference = {s: vgg19.extract_features(base, x) for s, (x, _) in first.items()}
+    # the per-split path of before: each split in batches of 16, in order (the default is now 8)
+    reference = {s: vgg19.extract_features(base, x, batch_size=16) for s, (x, _) in first.items()}
     got = vgg19.cached_features(base, info, first)
     for split in first:
         assert got[split][0].dtype == np.float32
