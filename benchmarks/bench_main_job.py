@@ -51,8 +51,11 @@ def _tree_rss_mib(root_pid: int) -> float:
     return total
 
 
-def _timed(cmd: list[str], cwd: Path, env: dict) -> tuple[float, float, float]:
-    """Run ``cmd``; return (wall seconds, peak MiB of its process tree, CPU seconds). Raises on failure."""
+def _timed(cmd: list[str], cwd: Path, env: dict, log: Path | None = None) -> tuple[float, float, float]:
+    """Run ``cmd``; return (wall seconds, peak MiB of its process tree, CPU seconds). Raises on failure.
+
+    With ``log``, every output line is written there as it arrives, prefixed with the seconds since the start.
+    """
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     peak, done = [0.0], threading.Event()
@@ -63,7 +66,13 @@ def _timed(cmd: list[str], cwd: Path, env: dict) -> tuple[float, float, float]:
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
-    output = proc.stdout.read()
+    lines = []
+    with open(log or os.devnull, "w") as sink:
+        for line in proc.stdout:
+            lines.append(line)
+            sink.write(f"[{time.perf_counter() - start:7.1f} s] {line}")
+            sink.flush()
+    output = "".join(lines)
     _, status, usage = os.wait4(proc.pid, 0)
     done.set()
     sampler.join()
