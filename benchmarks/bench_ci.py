@@ -15,7 +15,6 @@ unless --json names a file.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -23,7 +22,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_main_job import REPO, _timed  # noqa: E402
+from bench_main_job import REPO, _timed, publish  # noqa: E402
 
 PROJECT_SETTINGS = ("CNNLIB_", "CALTECH101_", "PYTHONPATH", "VIRTUAL_ENV")
 
@@ -58,14 +57,7 @@ def main(argv: list[str] | None = None) -> None:
     if len(refs) == 2:
         before, after = (result["commits"][r] for r in refs)
         result["speedup"] = round(before["seconds"] / after["seconds"], 2)
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.json:
-        Path(args.json).write_text(text + "\n")
-    else:
-        from timing import update_benchmarks
-
-        update_benchmarks("ci", result)
+    publish(result, "ci", args.json)
 
 
 if __name__ == "__main__":

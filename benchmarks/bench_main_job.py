@@ -147,15 +147,20 @@ def main(argv: list[str] | None = None) -> None:
     if len(refs) == 2:
         before, after = (result["commits"][r] for r in refs)
         result["speedup"] = {p: round(before[p]["seconds"] / after[p]["seconds"], 2) for p in phases if p in before}
+    publish(result, "main_job", args.json)
+
+
+def publish(result: dict, key: str, json_path: str | None) -> None:
+    """Print ``result``; write it to ``json_path``, or else under ``key`` in results/benchmarks.json."""
     text = json.dumps(result, indent=2)
     print(text)
-    if args.json:
-        Path(args.json).write_text(text + "\n")
+    if json_path:
+        Path(json_path).write_text(text + "\n")
     else:
         sys.path.insert(0, str(REPO / "benchmarks"))
         from timing import update_benchmarks
 
-        update_benchmarks("main_job", result)
+        update_benchmarks(key, result)
 
 
 if __name__ == "__main__":
