@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 # The explorer (10_explore) is interactive: committed without outputs, executed by nbval only.
 NOTEBOOKS := $(filter-out %_explore.ipynb,$(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb)))
 
-.PHONY: report notebooks pdf test test-other-classes test-unit-then-first-notebooks unit lint bench scale venv testdeps clean-cache
+.PHONY: report notebooks pdf compare compare-other-arithmetic test test-other-classes test-unit-then-first-notebooks unit lint bench scale venv testdeps clean-cache
 
 ## report: set up the venv, execute every notebook (regenerates figures/ and results/), build the PDF
 report: notebooks
@@ -22,12 +22,34 @@ pdf: venv
 notebooks: venv
 	$(BIN)/python -m cnnlib.notebooks $(NOTEBOOKS)
 
+## compare: compare the outputs in this checkout with the committed ones (cnnlib/reproduction.py): floats within the
+## stated tolerance, counts, picks, decisions and printed numbers identical, figures within a pixel tolerance
+compare: venv
+	$(BIN)/python -m cnnlib.reproduction
+
+## compare-other-arithmetic: re-execute notebook 03 (the VGG19 path) in a scratch copy of this checkout under a second
+## arithmetic (CNNLIB_ARITHMETIC=native: TensorFlow's own choice of kernels and threads for this CPU), compare with
+## the committed outputs (must pass), then plant changes (an accuracy, the best network, a figure panel, a printed
+## digit) into copies of the outputs (each must fail)
+SCRATCH ?= $(or $(TMPDIR),/tmp)/cnnlib-other-arithmetic
+OTHER_ARITHMETIC := -u TF_ENABLE_ONEDNN_OPTS -u ONEDNN_MAX_CPU_ISA -u TF_NUM_INTRAOP_THREADS -u TF_NUM_INTEROP_THREADS CNNLIB_ARITHMETIC=native
+compare-other-arithmetic: venv
+	rm -rf $(SCRATCH) && mkdir -p $(SCRATCH)
+	git ls-files -z --cached --others --exclude-standard | tar --null --ignore-failed-read -T - -cf - | tar -xf - -C $(SCRATCH)
+	cd $(SCRATCH) && env $(OTHER_ARITHMETIC) PYTHONPATH=$(SCRATCH) CNNLIB_CACHE_DIR=$(CURDIR)/.cache \
+		$(CURDIR)/$(BIN)/python -m cnnlib.notebooks notebooks/03_vgg19.ipynb
+	$(BIN)/python -m cnnlib.reproduction --candidate $(SCRATCH)
+	$(BIN)/python -m cnnlib.reproduction --plant-check $(SCRATCH)
+	rm -rf $(SCRATCH)
+
 ## test: unit tests, then nbval re-executes every notebook and compares the outputs of every cell that does not
 ## train (cells tagged NBVAL_CHECK_OUTPUT: a cold run may print training-time warnings a warm one does not).
 ## Two chains run side by side (two make jobs; each test has its own cache folder): the other-classes test
 ## (one long chain of notebooks) and, beside it, the unit tests then nbval of notebooks 01-03 in order. Then
 ## the later notebooks (and the explorer) two at a time, whole notebooks per worker.
-NBVAL := --nbval-lax --nbval-current-env --nbval-cell-timeout=1800
+# A cell may run for up to an hour: a limit against hangs (notebook 08's training cell takes about 20-25 minutes cold
+# on a 2-core AVX2 machine), not a timing test.
+NBVAL := --nbval-lax --nbval-current-env --nbval-cell-timeout=3600
 test: venv testdeps
 	$(MAKE) --no-print-directory -j 2 --output-sync=target test-other-classes test-unit-then-first-notebooks
 	$(BIN)/python -m pytest $(NBVAL) -n 2 --dist loadscope $$($(BIN)/python -m cnnlib.notebooks --list --explorer | tail -n 1)

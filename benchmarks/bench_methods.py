@@ -1,11 +1,12 @@
-"""Benchmark: ms per image of every explanation method on arch3 and VGG19, ours against tf-keras-vis.
+"""Benchmark: ms per image of every explanation method on the best custom network and VGG19, ours against tf-keras-vis.
 
 Part of `make bench`; alone: `python benchmarks/bench_methods.py --update` (merges its result into
 results/benchmarks.json under "methods", other keys kept). One image (224 px) at a time; median
 of ``repeats`` calls after one untimed warm-up call (which compiles). Both libraries run in this
 process on the same model object and image, each with its own full pipeline (ours: maps upsampled
 along the receptive fields and scaled; tf-keras-vis: its defaults with ``ReplaceToLinear``, the
-same layer, no layer seeking). Weights are random (arch3_transfer's architecture built fresh;
+same layer, no layer seeking). Weights are random (the architecture of the best custom network by validation
+accuracy, from results/custom_summary.json, built fresh;
 VGG19 with CNNLIB_VGG19_WEIGHTS=random): timing does not depend on them. Work sizes that differ
 from the defaults (``WORK``: fewer Integrated-Gradients steps, occlusion positions, Score-CAM
 channels and ascent steps on VGG19; 10 SmoothGrad samples) are the same for both libraries and
@@ -20,12 +21,12 @@ import time  # noqa: E402
 import numpy as np  # noqa: E402
 from timing import median_seconds, update_benchmarks  # noqa: E402
 
-from cnnlib import architectures, config, interpret, training, vgg19  # first: imports TensorFlow quietly
+from cnnlib import architectures, config, interpret, results, training, vgg19  # first: imports TensorFlow quietly
 
 SMOOTH_SAMPLES = 10
-# work per model: arch3 at the defaults; VGG19 (about 100x the compute) smaller, the same for both libraries
+# work per model: the custom network at the defaults; VGG19 (about 100x the compute) smaller, the same for both
 WORK = {
-    "arch3_transfer": {
+    "custom": {
         "score_cam_channels": None,
         "integrated_gradients_steps": 64,
         "occlusion_patch_stride": (32, 16),
@@ -42,12 +43,15 @@ WORK = {
 
 def _models() -> dict:
     training.set_seed(0)
-    arch3 = architectures.build_model("arch3", name="arch3_transfer")
+    best = results.read_results("custom_summary")["best_by_val"]  # the network the report explains
+    custom = architectures.build_model(architectures.VARIANTS[best][0], name=best)
+    convs = interpret.conv_layer_names(custom)
+    layer, early = convs[-1], convs[max(len(convs) // 2 - 1, 0)]  # arch3: conv4, conv2; arch1: conv2, conv1
     base, _ = vgg19.load_base(env={vgg19.ENV_VAR: "random"})
     head = vgg19.build_head(tuple(base.output.shape[1:]), len(config.CLASSES))
     image = np.random.default_rng(0).uniform(0, 255, (1, 224, 224, 3)).astype(np.float32)
     return {
-        "arch3_transfer": (arch3, "conv4", "conv2", image, (0.0, 255.0)),
+        best: (custom, layer, early, image, (0.0, 255.0)),
         "VGG19": (
             vgg19.build_classifier(base, head),
             "block5_conv4",
@@ -138,7 +142,7 @@ def _theirs(model, layer, early, x, work, value_range) -> dict:
 def run(repeats: int = 3) -> dict:
     rows = {}
     for name, (model, layer, early, x, value_range) in _models().items():
-        work = WORK[name]
+        work = WORK.get(name, WORK["custom"])
         ours, theirs = (
             _ours(model, layer, early, x, work, value_range),
             _theirs(model, layer, early, x, work, value_range),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import platform
 import sys
 
+import bench_arithmetic
 import bench_explore
 import bench_interpret
 import bench_methods
@@ -41,12 +42,15 @@ def main() -> None:
     print("\n== explorer redraws ==")
     summary["explorer"] = bench_explore.run()
     bench_explore.show(summary["explorer"])
-    print("\n== every explanation method, arch3_transfer and VGG19 ==")
+    print("\n== every explanation method, the best custom network and VGG19 ==")
     summary["methods"] = bench_methods.run()
     bench_methods.show(summary["methods"])
     print("\n== feature cache, GFLOP/s against matmul, process parallelism ==")
     summary["perf"] = bench_perf.run(with_parallel="--no-parallel" not in sys.argv)
     bench_perf.show(summary["perf"])
+    print("\n== float32 arithmetic: pinned vs the CPU's own kernels ==")
+    summary["arithmetic"] = bench_arithmetic.run()
+    bench_arithmetic.show(summary["arithmetic"])
     path = config.RESULTS_DIR / "benchmarks.json"
     for key, value in summary.items():  # read-modify-write: keys written elsewhere (e.g. "scale") stay
         update_benchmarks(key, value, path)

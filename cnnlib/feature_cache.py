@@ -25,9 +25,10 @@ from collections.abc import Callable
 import numpy as np
 from tqdm import tqdm
 
-from cnnlib import config
+from cnnlib import arithmetic, config
 from cnnlib._tensorflow import keras
 from cnnlib.files import atomic_write, sweep_once
+from cnnlib.forward import in_fixed_batches
 
 
 def image_digest(image: np.ndarray) -> str:
@@ -53,7 +54,12 @@ def weights_digest(model: keras.Model) -> str:
 
 def identity_key(**identity: object) -> str:
     """Short stable key of a feature extractor's identity (weights, preprocessing, layer, size, ...)."""
-    identity = {**identity, "keras": keras.__version__, "policy": keras.config.dtype_policy().name}
+    identity = {
+        **identity,
+        "keras": keras.__version__,
+        "policy": keras.config.dtype_policy().name,
+        "arithmetic": arithmetic.describe(),
+    }
     return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
@@ -95,7 +101,7 @@ def cached_image_features(
     starts = range(0, len(missing), batch_size)
     for start in tqdm(starts, desc=desc, leave=False, disable=None if len(starts) > 1 else True):
         chunk = missing[start : start + batch_size]
-        batch = np.asarray(forward(np.stack([images[i] for i in chunk])), dtype=np.float32)
+        batch = np.asarray(in_fixed_batches(forward, np.stack([images[i] for i in chunk])), dtype=np.float32)
         if batch.shape != (len(chunk), *feature_shape):
             raise ValueError(
                 f"The feature extractor returned shape {batch.shape}; expected "

@@ -62,9 +62,10 @@ def _code_of(source: bytes) -> bytes:
 def _versions() -> dict[str, str]:
     import scipy
 
+    from cnnlib.arithmetic import describe
     from cnnlib.results import package_versions
 
-    return {**package_versions(), "scipy": scipy.__version__}
+    return {**package_versions(), "scipy": scipy.__version__, "arithmetic": describe()}
 
 
 def fingerprint(value: object, _seen: frozenset[int] = frozenset()) -> object:

@@ -6,9 +6,10 @@ Notebooks 01-03 feed every later one (the split; the trained custom networks and
 VGG19 features and head), so each runs alone and in order. The later notebooks only read those results and
 the cache, so up to ``--jobs`` of them run at once, longest first. Each is executed in a child process by
 nbconvert's own exporter, as ``jupyter nbconvert --execute --inplace`` would (no timing metadata), and its
-stream chunks are merged, so the files are the same bytes whatever ``--jobs`` is: every process still uses
-TensorFlow's default thread count, so its float32 sums are the same (the CI check that re-executed notebooks reproduce
-``results/`` guards this). The explorer (``*_explore``) is interactive and never executed here.
+stream chunks are merged, so the files are the same bytes whatever ``--jobs`` is: every kernel inherits the pinned
+arithmetic (``cnnlib.arithmetic``: the same kernels and thread count in every process), so its float32 sums are the
+same (``make compare``, which CI runs after re-executing the notebooks, guards this). The explorer
+(``*_explore``) is interactive and never executed here.
 """
 
 from __future__ import annotations
@@ -76,7 +77,7 @@ class Executed:
     peak_mib: float
 
 
-def execute(path: Path, timeout_s: int = 1800) -> Executed:
+def execute(path: Path, timeout_s: int = 3600) -> Executed:
     """Execute one notebook in place (in a child process) with merged stream chunks. Raises ``RuntimeError``
     on failure, naming the notebook and ending with its error."""
     start = time.perf_counter()
@@ -109,7 +110,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--list", action="store_true", help="print the stages (one per line, paths), run nothing")
     parser.add_argument("--explorer", action="store_true", help="with --list: the explorer joins the last stage")
     parser.add_argument("--execute-one", type=Path, help=argparse.SUPPRESS)  # execute() runs this in a child
-    parser.add_argument("--timeout", type=int, default=1800, help=argparse.SUPPRESS)
+    parser.add_argument("--timeout", type=int, default=3600, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.execute_one:
         _execute_here(args.execute_one, args.timeout)

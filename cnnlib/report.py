@@ -17,7 +17,7 @@ import io
 import json
 from pathlib import Path
 
-from cnnlib import artifacts, config
+from cnnlib import arithmetic, artifacts, config
 from cnnlib.files import atomic_write_bytes, file_sha256
 from cnnlib.report_tables import (
     method_comparison_tables,
@@ -197,6 +197,7 @@ def collect(outputs: artifacts.Outputs | None = None) -> tuple[dict, list[Path]]
             "dataset_checksums_sha256": file_sha256(checksums),
             "images_verified": split["images_verified"],
             "packages": provenance["packages"],
+            "arithmetic": arithmetic.summary(provenance.get("arithmetic")),
         },
     }, inputs
 

@@ -9,7 +9,7 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
-from cnnlib import config
+from cnnlib import arithmetic, config
 from cnnlib.files import atomic_write_bytes
 
 # Module -> the distributions that may install it (first found wins).
@@ -52,6 +52,7 @@ def provenance(seed: int, manifest_sha256: str, profile: str, **extra) -> dict:
         "split_manifest_sha256": manifest_sha256,
         "profile": profile,
         "packages": package_versions(),
+        "arithmetic": arithmetic.describe(),
         **extra,
     }
 

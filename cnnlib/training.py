@@ -9,7 +9,7 @@ from dataclasses import asdict
 
 import numpy as np
 
-from cnnlib import config, distribute
+from cnnlib import arithmetic, config, distribute
 from cnnlib._tensorflow import keras, tf
 from cnnlib.architectures import ARCHITECTURES, VARIANTS, build_model
 from cnnlib.files import atomic_write, atomic_write_bytes, sweep_once
@@ -89,6 +89,7 @@ def _cache_key(variant: str, data_key: str, seed: int, settings: config.TrainSet
         "settings": asdict(settings),
         "keras": keras.__version__,
         "tensorflow": tf.__version__,
+        "arithmetic": arithmetic.describe(),
     }
     return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:16]
 

@@ -27,7 +27,7 @@ from tqdm import tqdm
 from cnnlib import config, distribute, feature_cache
 from cnnlib._tensorflow import keras, tf
 from cnnlib.files import file_digest, file_sha256
-from cnnlib.forward import compiled_forward
+from cnnlib.forward import compiled_forward, in_fixed_batches
 from cnnlib.training import cached_training, compile_model, fit, set_seed
 
 ENV_VAR = "CNNLIB_VGG19_WEIGHTS"
@@ -158,7 +158,8 @@ def extract_features(base: keras.Model, images: np.ndarray, batch_size: int = 8,
     out = []
     batches = range(0, len(images), batch_size)
     for start in tqdm(batches, desc=desc or "VGG19 features", leave=False, disable=None):  # no bar off a terminal
-        out.append(np.asarray(forward(preprocess(images[start : start + batch_size])), dtype=np.float32))
+        batch = images[start : start + batch_size]
+        out.append(np.asarray(in_fixed_batches(lambda b: forward(preprocess(b)), batch), dtype=np.float32))
     return np.concatenate(out)
 
 

@@ -32,7 +32,10 @@ INSTALL = (
     "pip install selenium==4.51.0"
 )
 DATASET = os.environ.get("CALTECH101_DIR")  # read at import: the per-test fixture hides it from the tests
-TIMEOUT = 150  # seconds for the whole notebook to run in the browser
+# seconds each step may take (the notebook's first run; "changing the model" trains arch1 on first use): a limit
+# against hanging, not a timing test. 150 s was passed on an AMD EPYC (AVX2, 2 cores) while the other-classes
+# chain of `make test` ran beside it (189 s), so the limit leaves room for slower machines.
+TIMEOUT = 480
 
 
 def _browser():

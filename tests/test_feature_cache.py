@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from cnnlib import config, feature_cache, vgg19
-from cnnlib.forward import compiled_forward
+from cnnlib.forward import FIXED_ROWS, compiled_forward
 
 SIZE = 32
 
@@ -30,7 +30,7 @@ def test_per_image_features_equal_the_per_split_path_and_are_reused(monkeypatch)
     forward = compiled_forward(base)
     monkeypatch.setattr(vgg19, "compiled_forward", lambda model: lambda b: calls.append(len(b)) or forward(b))
     again = vgg19.cached_features(base, info, {"test": (mixed, np.zeros(len(mixed), np.int32))})
-    assert calls == [3]  # only the 3 new images went through the network, in one batch
+    assert calls == [FIXED_ROWS]  # only the 3 new images went through the network, in one (padded) batch
     np.testing.assert_array_equal(again["test"][0], vgg19.extract_features(base, mixed))
 
 
@@ -49,7 +49,7 @@ def test_digest_depends_on_pixels_and_shape_and_corrupt_files_are_recomputed():
     identity = feature_cache.identity_key(test="toy")
     images = _images(5, 3)
     first, computed = feature_cache.cached_image_features(forward, identity, images, (4,), batch_size=2)
-    assert computed == 5 and calls == [2, 2, 1]
+    assert computed == 5 and calls == [FIXED_ROWS] * 3  # chunks of 2, 2, 1, each padded to the fixed rows
     (victim,) = config.cache_dir().glob(f"features/{identity}/*/{feature_cache.image_digest(images[3])}.npy")
     victim.write_bytes(b"garbage")
     second, computed = feature_cache.cached_image_features(forward, identity, images, (4,), batch_size=2)

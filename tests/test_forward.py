@@ -1,4 +1,5 @@
-"""cnnlib.forward: compiled predictions equal model.predict bit for bit, on the same batches."""
+"""cnnlib.forward: compiled predictions in fixed batches: equal to model.predict on the same batches, and each
+input's output independent of what else is predicted with it."""
 
 from __future__ import annotations
 
@@ -8,16 +9,26 @@ import pytest
 from cnnlib import architectures, forward, training
 
 
-def test_predict_equals_keras_predict_bit_for_bit_uint8_and_float():
+def test_predict_equals_keras_predict_on_the_same_batches_uint8_and_float():
     training.set_seed(3)
     model = architectures.build_model("arch3", n_classes=4)
-    images = np.random.default_rng(3).integers(0, 256, (70, 224, 224, 3), dtype=np.uint8)
-    for batch_size in (64, 16):
-        expected = model.predict(images, batch_size=batch_size, verbose=0)
+    images = np.random.default_rng(3).integers(0, 256, (72, 224, 224, 3), dtype=np.uint8)  # 9 full batches
+    expected = model.predict(images, batch_size=forward.FIXED_ROWS, verbose=0)
+    for batch_size in (64, 16):  # the caller's batch size does not change the bits
         got = forward.predict(model, images, batch_size=batch_size)
-        assert got.dtype == np.float32 and got.shape == (70, 4)
+        assert got.dtype == np.float32 and got.shape == (72, 4)
         np.testing.assert_array_equal(got, expected)
         np.testing.assert_array_equal(forward.predict(model, images.astype(np.float32), batch_size), expected)
+
+
+def test_an_inputs_output_does_not_depend_on_its_neighbours():
+    training.set_seed(6)
+    model = architectures.build_model("arch3", n_classes=3)
+    images = np.random.default_rng(6).integers(0, 256, (13, 224, 224, 3), dtype=np.uint8)
+    together = forward.predict(model, images)
+    for i in (0, 4, 12):  # alone, and at another place among other neighbours
+        np.testing.assert_array_equal(forward.predict(model, images[i : i + 1])[0], together[i])
+        np.testing.assert_array_equal(forward.predict(model, images[[i, 1, 2]])[0], together[i])
 
 
 def test_compiled_forward_follows_the_current_weights():

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from cnnlib._tensorflow import keras, tf
+from cnnlib.forward import in_fixed_batches
 from cnnlib.interpret.cam import target_tuple
 from cnnlib.interpret.view import view
 
@@ -79,13 +80,15 @@ def occlusion(
         coverage[r : r + ph, c : c + pw] += 1
     out = np.zeros((len(x), len(values), height, width), np.float32)
     for i in range(len(x)):
-        base = np.asarray(function(x[i], np.zeros((1, height, width), np.float32), fill_values))[0, list(values)]
+        unoccluded = np.zeros((1, height, width), np.float32)
+        base = in_fixed_batches(lambda m, image=x[i]: function(image, m, fill_values), unoccluded)[0, list(values)]
         for s in range(0, len(corners), batch_size):
             chunk = corners[s : s + batch_size]
             masks = np.zeros((len(chunk), height, width), np.float32)
             for j, (r, c) in enumerate(chunk):
                 masks[j, r : r + ph, c : c + pw] = 1.0
-            drops = base[None] - np.asarray(function(x[i], masks, fill_values))[:, list(values)]  # (P, K)
+            scores = in_fixed_batches(lambda m, image=x[i]: function(image, m, fill_values), masks)
+            drops = base[None] - scores[:, list(values)]  # (P, K)
             out[i] += np.einsum("pk,phw->khw", drops, masks)
     out /= coverage
     return out[:, 0] if single else out

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from cnnlib._tensorflow import keras
+from cnnlib.forward import in_fixed_batches
 from cnnlib.interpret.feature_maps import activations_function, feature_maps
 from cnnlib.interpret.view import resolve_layer, view
 from cnnlib.receptive_field import dependency_boxes
@@ -85,9 +86,7 @@ def channel_maxima_of_layers(
             forward, identity, inputs, (width,), batch_size, "channel maxima"
         )
     else:
-        packed = np.concatenate(
-            [forward(inputs[i : i + batch_size]) for i in range(0, len(inputs), batch_size)]
-        ).reshape(len(inputs), width)
+        packed = in_fixed_batches(forward, inputs).reshape(len(inputs), width)
     out, start = {}, 0
     for name, c in zip(layer_names, channels):
         out[name] = (packed[:, start : start + c], packed[:, start + c : start + 2 * c].astype(np.int64))
