@@ -71,9 +71,9 @@ bench: venv
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	$(BIN)/python benchmarks/run_all.py
 
-## unit: unit tests only (fast: two processes; the keras.applications zoo test runs in make test)
+## unit: unit tests only (fast: two processes; the keras.applications zoo test and the browser test run in make test)
 unit: venv testdeps
-	$(BIN)/python -m pytest -n 2 tests -m "not zoo and not notebooks"
+	$(BIN)/python -m pytest -n 2 tests -m "not zoo and not notebooks and not browser"
 
 ## scale: the all-categories run (every class folder; 30 train incl. 5 val, <= 50 test per class); not part of report or test
 scale: venv

@@ -123,7 +123,9 @@ class SavedFigure:
         return shown_path(self.path)
 
     def _repr_markdown_(self) -> str:
-        link = Path(os.path.relpath(self.path, config.REPO_ROOT / "notebooks")).as_posix()
+        # relative to the kernel's folder, which Jupyter, nbconvert and nbval set to the notebook's own (the
+        # committed notebooks/ or a run's <output dir>/<label>/notebooks/)
+        link = Path(os.path.relpath(self.path, Path.cwd())).as_posix()
         return f"![{self.path.stem}]({link})"
 
 

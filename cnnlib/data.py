@@ -133,6 +133,29 @@ def class_folders(folder: Path) -> list[str]:
     )
 
 
+def _warn_nested_only(folder: Path) -> None:
+    """Warn, naming them, about sub-folders of ``folder`` left out of ``all`` because their images sit only in
+    deeper folders (a class is a folder of images, never a folder of folders)."""
+    folder = Path(folder)
+    if (folder / "101_ObjectCategories").is_dir():
+        folder = folder / "101_ObjectCategories"
+    nested = {
+        d.name: n
+        for d in sorted(folder.iterdir())
+        if d.is_dir()
+        and d.name not in EXCLUDED_CLASS_FOLDERS
+        and not any(f.suffix.lower() in IMAGE_SUFFIXES for f in d.iterdir())
+        and (n := sum(f.suffix.lower() in IMAGE_SUFFIXES for f in d.rglob("*")))
+    }
+    if nested:
+        listed = ", ".join(f"{name} ({n} images in sub-folders)" for name, n in nested.items())
+        warnings.warn(
+            f"CNNLIB_CLASSES=all leaves out {len(nested)} folder(s) of {folder} whose images sit only in "
+            f"sub-folders: {listed}. Move the images up into the class folder to include it.",
+            stacklevel=3,
+        )
+
+
 def resolve_classes(
     classes: str | Sequence[str], env: Mapping[str, str] | None = None, raw_dir: Path = config.RAW_DIR
 ) -> tuple[str, ...]:
@@ -145,6 +168,12 @@ def resolve_classes(
         setting = data_dir_setting(env)
         folder = Path(setting[1]).expanduser() if setting else Path(raw_dir)
         if folder.is_dir() and (names := class_folders(folder)):
+            _warn_nested_only(folder)
+            if len(names) < 2:
+                raise config.SettingError(
+                    f"CNNLIB_CLASSES=all found {len(names)} class folder with images in {folder} ({names[0]}); "
+                    "a classifier needs at least two classes: add class folders or name the classes."
+                )
             return tuple(names)
         if setting is not None:
             raise DatasetError(f"{setting[0]}={setting[1]!r} holds no class folders with images.")

@@ -8,6 +8,7 @@ SHA-256 list. A failed or interrupted download leaves no file a later run trusts
 
 from __future__ import annotations
 
+import difflib
 import http.client
 import os
 import shutil
@@ -23,7 +24,7 @@ from tqdm import tqdm
 
 from cnnlib import config
 from cnnlib.checksums import DatasetError, verify_checksums
-from cnnlib.files import file_digest, not_writable, sweep_stale_temporaries
+from cnnlib.files import file_digest, not_writable, sweep_stale_temporaries, temporary_file
 
 
 def fetch(url: str, dest: Path, sha256: str | None, timeout: float = 60.0) -> Path:
@@ -39,8 +40,7 @@ def fetch(url: str, dest: Path, sha256: str | None, timeout: float = 60.0) -> Pa
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
         sweep_stale_temporaries(dest.parent)
-        fd, name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
-        tmp = Path(name)
+        fd, tmp = temporary_file(dest.parent, dest.name, ".part")
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
             total = int(response.headers.get("Content-Length") or 0) or None
             received = 0
@@ -73,6 +73,23 @@ def fetch(url: str, dest: Path, sha256: str | None, timeout: float = 60.0) -> Pa
     return dest
 
 
+def _refuse_unknown_classes(tar_path: Path, classes: Sequence[str], everything, members) -> None:
+    """A ``DatasetError`` naming every requested class the archive lacks and its nearest names there
+    (a typo in ``CNNLIB_CLASSES``), raised before anything is extracted or installed."""
+    found = {m.name.lstrip("./").split("/")[1] for m in members if m.name.lstrip("./").count("/") >= 2}
+    missing = [c for c in classes if c not in found]
+    if not missing:
+        return
+    known = sorted({parts[1] for m in everything if len(parts := m.name.lstrip("./").split("/")) >= 3 and parts[1]})
+    hints = "; ".join(
+        f"{c!r} (nearest: {', '.join(difflib.get_close_matches(c, known, n=3, cutoff=0.5)) or 'none'})" for c in missing
+    )
+    raise DatasetError(
+        f"{tar_path} has no class folder for {len(missing)} of the {len(classes)} requested classes: {hints}. "
+        f"Check CNNLIB_CLASSES (the archive has {len(known)} classes); nothing was installed."
+    )
+
+
 def extract_classes(tar_path: Path, target: Path, classes: Sequence[str]) -> Path:
     """Extract ``101_ObjectCategories/<class>/*`` for ``classes`` into ``target``; return the class root.
 
@@ -82,9 +99,9 @@ def extract_classes(tar_path: Path, target: Path, classes: Sequence[str]) -> Pat
     prefixes = tuple(f"101_ObjectCategories/{c}/" for c in classes)
     try:
         with tarfile.open(tar_path, "r:*") as archive:
-            members = [m for m in archive.getmembers() if m.name.lstrip("./").startswith(prefixes)]
-            if not members:
-                raise DatasetError(f"{tar_path} holds none of the classes {list(classes)}.")
+            everything = archive.getmembers()
+            members = [m for m in everything if m.name.lstrip("./").startswith(prefixes)]
+            _refuse_unknown_classes(tar_path, classes, everything, members)
             try:
                 archive.extractall(target, members=members, filter="data")
             except tarfile.FilterError as exc:

@@ -98,7 +98,8 @@ def draw_panel(panel: Panel, image: np.ndarray) -> Image.Image:
 
 
 def render(frame: Frame, quality: int = 90) -> bytes:
-    """The frame's picture as JPEG bytes: the input image, then the explanation's panels, titled.
+    """The frame's picture as JPEG bytes: a line naming the model and its weights, then the input image and the
+    explanation's panels side by side, titled.
 
     JPEG (not PNG): a tenth of the bytes for photo-like panels, so redraws travel fast to the
     browser and a saved notebook stays small."""
@@ -111,14 +112,17 @@ def render(frame: Frame, quality: int = 90) -> bytes:
         if frame.explanation is not None:
             pictures += [(p.title, draw_panel(p, frame.image)) for p in frame.explanation.panels]
     width = sum(p.width for _, p in pictures) + GAP * (len(pictures) - 1)
-    height = TITLE + max(p.height for _, p in pictures)
+    height = 2 * TITLE + max(p.height for _, p in pictures)
     sheet = Image.new("RGB", (width, height), "white")
     draw = ImageDraw.Draw(sheet)
     font = ImageFont.load_default(size=12)
+    # the first line says which model and weights made the picture (a saved copy says it too); red for a fallback
+    made_by = f"{frame.state.model}: {frame.weights or '(weights not loaded)'}"
+    draw.text((2, 2), made_by[: width // 6], fill=(192, 0, 0) if frame.warning else "black", font=font)
     x = 0
     for title, picture in pictures:
-        draw.text((x + 2, 2), title[: picture.width // 6], fill="black", font=font)
-        sheet.paste(picture, (x, TITLE))
+        draw.text((x + 2, TITLE + 2), title[: picture.width // 6], fill="black", font=font)
+        sheet.paste(picture, (x, 2 * TITLE))
         x += picture.width + GAP
     buffer = io.BytesIO()
     sheet.save(buffer, format="JPEG", quality=quality)

@@ -6,8 +6,9 @@ version (``identity_key``); the image's key is the SHA-256 of its decoded uint8 
 (``image_digest``), so the same picture in another split, another class list or another split
 seed is found again, and a different resize or decoder gives a different key.
 
-Layout: ``<cache_dir>/features/<identity>/<digest[:2]>/<digest>.npy``, each written atomically
-(``files.atomic_write``). A file that cannot be read or has the wrong shape is recomputed.
+Layout: ``<cache_dir>/features/<identity>/<digest[:2]>/<digest>.npy``, each written atomically with the SHA-256
+of its bytes (``files.write_checked``). A file that fails the check (removed with a warning naming it), cannot be
+read or has the wrong shape is recomputed.
 
 Bit-identity: on this CPU (and TensorFlow 2.21/oneDNN) a VGG19 forward pass gives each image
 the same float32 bits whatever else is in its batch and whatever the batch size (1, 4, 8, 12, 16
@@ -19,6 +20,7 @@ Batches of 8 by default: at 224 px they take about 0.3 GB less peak memory than 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 from collections.abc import Callable
 
@@ -27,7 +29,7 @@ from tqdm import tqdm
 
 from cnnlib import arithmetic, config
 from cnnlib._tensorflow import keras
-from cnnlib.files import atomic_write, sweep_once
+from cnnlib.files import read_checked, sweep_once, write_checked
 from cnnlib.forward import in_fixed_batches
 
 
@@ -52,10 +54,25 @@ def weights_digest(model: keras.Model) -> str:
     return digest.hexdigest()
 
 
-def identity_key(**identity: object) -> str:
-    """Short stable key of a feature extractor's identity (weights, preprocessing, layer, size, ...)."""
+def identity_key(code: str, **identity: object) -> str:
+    """Short stable key of a feature extractor's identity (weights, preprocessing, layer, size, ...).
+
+    Args:
+        code: the module that computes the features (e.g. ``"cnnlib.vgg19"``): the key covers its code and
+            that of every ``cnnlib`` module it imports (``memo.code_closure_digest``), so a changed
+            preprocessing or forward pass never reuses old features.
+        identity: everything else that decides them; the Keras and TensorFlow versions, the dtype policy and
+            the arithmetic are added here.
+    Returns:
+        16 hex characters.
+    """
+    from cnnlib._tensorflow import tf
+    from cnnlib.memo import code_closure_digest
+
     identity = {
         **identity,
+        "code": code_closure_digest(code, "cnnlib.feature_cache"),
+        "tensorflow": tf.__version__,
         "keras": keras.__version__,
         "policy": keras.config.dtype_policy().name,
         "arithmetic": arithmetic.describe(),
@@ -64,13 +81,23 @@ def identity_key(**identity: object) -> str:
 
 
 def _read(path, shape: tuple[int, ...]) -> np.ndarray | None:
+    """The stored features, or None (missing; damaged: removed with a warning; another shape or dtype)."""
+    payload = read_checked(path)
+    if payload is None:
+        return None
     try:
-        value = np.load(path, allow_pickle=False)
+        value = np.load(io.BytesIO(payload), allow_pickle=False)
     except (OSError, ValueError, EOFError):
         return None
     if value.shape != shape or value.dtype != np.float32:
         return None
     return value
+
+
+def _npy_bytes(value: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, value, allow_pickle=False)
+    return buffer.getvalue()
 
 
 def cached_image_features(
@@ -110,5 +137,5 @@ def cached_image_features(
         for i, value in zip(chunk, batch):
             out[i] = value
             path = folder / digests[i][:2] / f"{digests[i]}.npy"
-            atomic_write(path, lambda tmp, v=value: np.save(tmp, v, allow_pickle=False))
+            write_checked(path, _npy_bytes(value))
     return out, len(missing)

@@ -17,6 +17,7 @@ import re
 import shutil
 import tempfile
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -91,11 +92,39 @@ def sweep_once(folder: Path) -> None:
         sweep_stale_temporaries(folder)
 
 
+def umask_mode() -> int:
+    """The permission bits a new regular file gets under the current umask (typically 0o644).
+
+    ``tempfile.mkstemp`` creates its file with mode 0o600 whatever the umask; a file renamed from it
+    must be given this mode, or nobody else on a shared machine (nor a web server) can read it."""
+    try:  # Linux says it without changing it (no window in which another thread creates a file)
+        status = Path("/proc/self/status").read_text()
+        mask = int(re.search(r"^Umask:\s*([0-7]+)", status, re.MULTILINE).group(1), 8)
+    except (OSError, AttributeError):
+        mask = os.umask(0o022)  # elsewhere reading the umask means setting it: set it back at once
+        os.umask(mask)
+    return 0o666 & ~mask
+
+
+def temporary_file(folder: Path, name: str, suffix: str) -> tuple[int, Path]:
+    """``mkstemp`` beside ``folder/name`` (a hidden, unique name keeping ``suffix``), with the mode
+    the umask gives a normal file (``umask_mode``). Returns the open descriptor and the path."""
+    fd, temporary = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=suffix)
+    try:
+        os.fchmod(fd, umask_mode())
+    except OSError:
+        os.close(fd)
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return fd, Path(temporary)
+
+
 def atomic_write(path: Path, write: Callable[[Path], object], suffix: str = ".tmp") -> Path:
     """Call ``write(temporary_path)``, then rename the temporary file to ``path``.
 
     The temporary name is unique (``mkstemp``) and keeps ``path``'s extension, so writers
-    that insist on one (``keras.Model.save`` wants ``.keras``) work. On any failure the
+    that insist on one (``keras.Model.save`` wants ``.keras``) work; the file gets the mode the
+    umask gives a normal file (``umask_mode``), unless ``write`` replaces it with its own. On any failure the
     temporary file is removed; an ``OSError`` becomes ``OutputNotWritable`` naming ``path``.
     """
     path = Path(path)
@@ -103,8 +132,7 @@ def atomic_write(path: Path, write: Callable[[Path], object], suffix: str = ".tm
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         sweep_once(path.parent)
-        fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix + path.suffix)
-        tmp = Path(name)
+        fd, tmp = temporary_file(path.parent, path.name, suffix + path.suffix)
         os.close(fd)
         write(tmp)
         os.replace(tmp, path)
@@ -122,3 +150,47 @@ def atomic_write(path: Path, write: Callable[[Path], object], suffix: str = ".tm
 def atomic_write_bytes(path: Path, payload: bytes) -> Path:
     """Write ``payload`` to ``path`` atomically (see ``atomic_write``)."""
     return atomic_write(path, lambda tmp: tmp.write_bytes(payload))
+
+
+# A cache entry written by ``write_checked``: this header, the payload's SHA-256 (hex), a newline, the payload.
+CHECKED_HEADER = b"cnnlib checked sha256 "
+_CHECKED_LENGTH = len(CHECKED_HEADER) + 64 + 1
+
+
+class CacheEntryDamaged(UserWarning):
+    """A cache entry failed its check (digest, header or size) and is recomputed; the message names the file."""
+
+
+def write_checked(path: Path, payload: bytes) -> Path:
+    """Write ``payload`` atomically with its SHA-256 in front, so ``read_checked`` can tell it is intact."""
+    digest = hashlib.sha256(payload).hexdigest().encode()
+    return atomic_write_bytes(path, CHECKED_HEADER + digest + b"\n" + payload)
+
+
+def read_checked(path: Path) -> bytes | None:
+    """The payload ``write_checked`` stored at ``path``; None when there is no such file.
+
+    A file whose payload does not match its digest (bytes changed inside, truncated) or that has no
+    digest header (written by other code) is removed, with a ``CacheEntryDamaged`` warning naming it,
+    and None is returned: the caller recomputes and writes it again. Never raises for a damaged file."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        problem = f"cannot be read ({exc.strerror or exc})"
+    else:
+        stored, payload = raw[len(CHECKED_HEADER) : _CHECKED_LENGTH - 1], raw[_CHECKED_LENGTH:]
+        if not raw.startswith(CHECKED_HEADER) or raw[_CHECKED_LENGTH - 1 : _CHECKED_LENGTH] != b"\n":
+            problem = "has no digest header (written by other code, or not a cache entry)"
+        elif hashlib.sha256(payload).hexdigest().encode() != stored:
+            problem = f"does not match its SHA-256 ({len(payload)} payload bytes: changed or truncated)"
+        else:
+            return payload
+    warnings.warn(f"Cache entry {path} {problem}: removed, recomputing it.", CacheEntryDamaged, stacklevel=2)
+    try:
+        path.unlink(missing_ok=True)
+    except OSError:
+        pass
+    return None

@@ -35,7 +35,7 @@ from cnnlib.data import (
     read_manifest,
     shown,
 )
-from cnnlib.files import atomic_write_bytes, sweep_once
+from cnnlib.files import CacheEntryDamaged, atomic_write_bytes, sweep_once
 
 RESIZE_METHOD = "PIL bilinear (antialiased), aspect ratio not kept (as the reference)"
 # Memory bound for decoding: images with more pixels (after the JPEG decoder's own reduction) are
@@ -191,8 +191,19 @@ def check_images(
     return ImageCheck(verified=sum(1 for rel in official if rel not in reasons), skipped=bad, extra=extra)
 
 
+def decoder_identity() -> str:
+    """What decides decoded pixels besides the files: the decoding code (this module and every ``cnnlib`` module
+    it imports) and the NumPy and Pillow versions. Part of every decoded-image cache key, so a cache written by
+    other decoding code (e.g. an earlier version's 16-bit scaling) is never read back."""
+    import PIL
+
+    from cnnlib.memo import code_closure_digest
+
+    return f"{code_closure_digest('cnnlib.images')}|numpy {np.__version__}|pillow {PIL.__version__}"
+
+
 def _cache_key(manifest: pd.DataFrame, size: int, classes: Sequence[str]) -> str:
-    text = manifest.to_csv(index=False) + f"|{size}|{RESIZE_METHOD}|{list(classes)}"
+    text = manifest.to_csv(index=False) + f"|{size}|{RESIZE_METHOD}|{list(classes)}|{decoder_identity()}"
     return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()[:16]
 
 
@@ -208,7 +219,8 @@ def load_split(
     Labels index ``classes``. Each file is compared with the manifest's ``sha256`` before it
     is decoded: a file changed (or removed) since the split was drawn is a ``DatasetError``
     listing every such file. The decoded arrays are cached on disk, keyed by the manifest
-    content and the image size; an unreadable cache file is rebuilt.
+    content, the image size and the decoder (``decoder_identity``); an unreadable cache file (its zip
+    CRC-32 checks catch changed or truncated bytes) is rebuilt.
     """
     if "sha256" not in manifest.columns:
         raise DatasetError(
@@ -222,8 +234,13 @@ def load_split(
         try:
             with np.load(cache_file) as stored:
                 return {s: (stored[f"x_{s}"], stored[f"y_{s}"]) for s in manifest["split"].unique()}
-        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
-            cache_file.unlink(missing_ok=True)  # truncated or stale: rebuild below
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:  # CRC-32, truncation, ...
+            warnings.warn(
+                f"Decoded-image cache {cache_file} cannot be read ({type(exc).__name__}: {exc}): decoding again.",
+                CacheEntryDamaged,
+                stacklevel=2,
+            )
+            cache_file.unlink(missing_ok=True)
     index = {c: i for i, c in enumerate(classes)}
     unknown = sorted(set(manifest["class"]) - set(index))
     if unknown:

@@ -9,8 +9,9 @@ TensorFlow, Keras, NumPy, scikit-learn and SciPy. So a result is found again onl
 weights and settings: the cache can never hand back something computed from what has since changed. Use it for
 deterministic functions (explicit seeds), never for timings.
 
-Layout: ``<cache_dir>/results/<module.function>/<key>.pkl``, written atomically; an unreadable file is
-recomputed. ``CNNLIB_MEMO=0`` turns it off (every call computes).
+Layout: ``<cache_dir>/results/<module.function>/<key>.pkl``, written atomically with the SHA-256 of its pickle
+(``files.write_checked``); a file that fails the check (changed bytes, truncated, no digest) is removed with a
+warning naming it and recomputed. ``CNNLIB_MEMO=0`` turns it off (every call computes).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from typing import TypeVar
 import numpy as np
 
 from cnnlib import config
-from cnnlib.files import atomic_write_bytes, sweep_once
+from cnnlib.files import read_checked, sweep_once, write_checked
 
 T = TypeVar("T")
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -57,6 +58,56 @@ def _code_of(source: bytes) -> bytes:
                 if isinstance(body[0].value.value, str):
                     node.body = body[1:] or [ast.Pass()]
     return ast.dump(tree).encode()
+
+
+def _module_file(name: str, package_dir: Path = PACKAGE_DIR) -> Path | None:
+    """The file of module ``cnnlib.a.b`` (``a/b.py`` or ``a/b/__init__.py``), None if it is not a module."""
+    parts = name.split(".")[1:]
+    for candidate in (package_dir.joinpath(*parts).with_suffix(".py"), package_dir.joinpath(*parts, "__init__.py")):
+        if parts and candidate.is_file():
+            return candidate
+    return package_dir / "__init__.py" if not parts else None
+
+
+def _imported_modules(path: Path) -> set[str]:
+    """The ``cnnlib`` modules ``path`` imports anywhere (top level or inside a function)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_bytes())):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name.split(".")[0] == "cnnlib"}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "cnnlib":
+            found.add(node.module)
+            found |= {f"{node.module}.{a.name}" for a in node.names}  # a module imported by name, if it is one
+    return found
+
+
+def code_closure(*modules: str, package_dir: Path = PACKAGE_DIR) -> dict[str, Path]:
+    """{relative file name: path} of ``modules`` and every ``cnnlib`` module they import, transitively
+    (importing ``cnnlib.a.b`` runs ``cnnlib/__init__.py`` and ``cnnlib/a/__init__.py`` too)."""
+    files: dict[str, Path] = {}
+    todo = list(modules)
+    while todo:
+        name = todo.pop()
+        path = _module_file(name, package_dir)
+        if path is None or (relative := path.relative_to(package_dir).as_posix()) in files:
+            continue
+        files[relative] = path
+        todo += [".".join(name.split(".")[:i]) for i in range(1, name.count(".") + 1)]  # its packages
+        todo += _imported_modules(path)
+    return files
+
+
+def code_closure_digest(*modules: str, package_dir: Path = PACKAGE_DIR) -> str:
+    """SHA-256 of the code of ``modules`` (e.g. ``"cnnlib.images"``) and of every ``cnnlib`` module they import,
+    transitively (syntax trees without docstrings, as ``code_digest``), read now: never stale.
+
+    The code part of a cache key for what those modules compute: narrower than ``code_digest`` (editing the
+    report does not invalidate decoded images), complete for what they can call."""
+    files = code_closure(*modules, package_dir=package_dir)
+    digest = hashlib.sha256()
+    for name in sorted(files):
+        digest.update(name.encode() + b"\0" + _code_of(files[name].read_bytes()) + b"\0")
+    return digest.hexdigest()
 
 
 def _versions() -> dict[str, str]:
@@ -129,11 +180,9 @@ def call(function: Callable[..., T], *args, **kwargs) -> T:
     folder = config.cache_dir() / "results" / f"{function.__module__}.{function.__qualname__}"
     path = folder / f"{key_of(function, args, kwargs)[:32]}.pkl"
     sweep_once(folder)
-    if path.is_file():
-        try:
-            return pickle.loads(path.read_bytes())
-        except Exception:  # noqa: BLE001 - a truncated or unreadable file is recomputed
-            path.unlink(missing_ok=True)
+    payload = read_checked(path)  # None when missing or damaged (then removed, with a warning naming it)
+    if payload is not None:
+        return pickle.loads(payload)  # intact: the bytes this code's pickle.dumps wrote
     result = function(*args, **kwargs)
-    atomic_write_bytes(path, pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL))
+    write_checked(path, pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL))
     return result

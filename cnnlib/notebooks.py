@@ -1,5 +1,8 @@
 """Execute the numbered notebooks in place, in dependency stages, several at once where they are independent.
 
+For another class list (``CNNLIB_CLASSES``) the notebooks are copied to ``<output dir>/<label>/notebooks/`` and
+executed there, beside that run's results and figures: the committed notebooks are never rewritten.
+
     python -m cnnlib.notebooks [--jobs N] [notebook ...]      (``make notebooks`` runs this)
 
 Notebooks 01-03 feed every later one (the split; the trained custom networks and ``custom_summary``; the
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -46,6 +50,29 @@ def stages(paths: Sequence[Path]) -> list[list[Path]]:
         key=lambda p: (LONGEST_FIRST.index(p.name[:2]) if p.name[:2] in LONGEST_FIRST else len(LONGEST_FIRST), p),
     )
     return early + ([rest] if rest else [])
+
+
+def placed_for_run(paths: Sequence[Path], run_root: Path | None) -> list[Path]:
+    """The notebook files to execute: ``paths`` themselves for the reference classes (``run_root`` None);
+    for another class list, fresh copies in ``<run_root>/notebooks/`` (replacing an earlier run's), so the
+    committed notebooks never show another run's outputs and ``git status`` stays clean."""
+    if run_root is None:
+        return list(paths)
+    folder = Path(run_root) / "notebooks"
+    folder.mkdir(parents=True, exist_ok=True)
+    placed = []
+    for path in paths:
+        shutil.copyfile(path, folder / path.name)
+        placed.append(folder / path.name)
+    return placed
+
+
+def _run_root() -> Path | None:
+    """``<output dir>/<label>`` when ``CNNLIB_CLASSES`` names another class list than the reference's, else None."""
+    from cnnlib import artifacts, data
+
+    outputs = artifacts.outputs_for(data.resolve_classes(config.classes_setting()))
+    return outputs.root if outputs.label else None
 
 
 def _execute_here(path: Path, timeout_s: int) -> None:
@@ -130,6 +157,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     missing = [str(p) for p in paths if not p.is_file()]
     if missing:
         raise SystemExit(f"No such notebook: {', '.join(missing)}")
+    try:
+        run_root = _run_root()
+    except (config.SettingError, OSError, RuntimeError) as error:  # DatasetError is a RuntimeError
+        raise SystemExit(str(error)) from None
+    paths = placed_for_run(paths, run_root)
+    if run_root is not None:
+        print(f"Another class list: executing copies of the notebooks in {paths[0].parent}", flush=True)
     start = time.perf_counter()
     try:
         run(paths, args.jobs)

@@ -318,26 +318,37 @@ def plot_confusion_many(matrices: Mapping[str, np.ndarray], classes: Sequence[st
 def plot_methods_on_images(
     images: np.ndarray, maps: Mapping[str, np.ndarray], column_titles: Sequence[str], title: str
 ) -> plt.Figure:
-    """Top row the (K, H, W, 3) images, then one row per method of its (K, H, W) maps, each on its own scale.
+    """Top row the (K, H, W, 3) images under their class headers, then one row per method of its (K, H, W)
+    maps, each map on its own scale, with the row's colour scale at its right end.
 
-    Non-negative maps use "inferno"; signed maps (e.g. occlusion's score drops) a diverging map centred at 0.
+    Non-negative maps use "inferno" from 0 to the map's own maximum; signed maps (e.g. occlusion's score drops)
+    a diverging map centred at 0, from minus to plus the map's largest absolute value.
     """
-    rows = len(maps) + 1
-    fig, axes = plt.subplots(rows, len(images), figsize=(1.6 * len(images) + 0.6, 1.6 * rows + 0.4), squeeze=False)
-    for ax, image, label in zip(axes[0], images, column_titles):
+    rows, columns = len(maps) + 1, len(images)
+    fig = plt.figure(figsize=(1.7 * columns + 1.9, 1.6 * rows + 0.5))
+    grid = fig.add_gridspec(rows, columns + 1, width_ratios=[1] * columns + [0.07], wspace=0.05, hspace=0.08)
+    for c, (image, label) in enumerate(zip(images, column_titles)):
+        ax = fig.add_subplot(grid[0, c])
         ax.imshow(image)
-        ax.set_title(label, fontsize=8)
-    for row, (method, method_maps) in zip(axes[1:], maps.items()):
-        row[0].set_ylabel(method, fontsize=8)
-        for ax, m in zip(row, method_maps):
-            if np.min(m) < 0:
+        ax.set_title(label, fontsize=12, fontweight="bold")
+        ax.set_axis_off()
+    for r, (method, method_maps) in enumerate(maps.items(), start=1):
+        signed = any(np.min(m) < 0 for m in method_maps)
+        for c, m in enumerate(method_maps):
+            ax = fig.add_subplot(grid[r, c])
+            if signed:
                 peak = float(np.abs(m).max()) or 1.0
-                ax.imshow(m, cmap="RdBu_r", vmin=-peak, vmax=peak)
+                shown = ax.imshow(m, cmap="RdBu_r", vmin=-peak, vmax=peak)
             else:
-                ax.imshow(m, cmap="inferno")
-    for ax in axes.flat:
-        ax.set_xticks([])
-        ax.set_yticks([])
-    fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
+                shown = ax.imshow(m, cmap="inferno", vmin=0, vmax=float(np.max(m)) or 1.0)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if c == 0:
+                ax.set_ylabel(method, fontsize=11)
+        scale = fig.colorbar(shown, cax=fig.add_subplot(grid[r, columns]))
+        low, high = shown.get_clim()
+        scale.set_ticks([low, 0, high] if signed else [low, high])
+        scale.set_ticklabels(["-max", "0", "+max"] if signed else ["0", "max"], fontsize=9)
+    fig.suptitle(title, fontsize=13)
+    fig.subplots_adjust(left=0.06, right=0.93, top=1 - 0.95 / fig.get_figheight(), bottom=0.01)
     return fig

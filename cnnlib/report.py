@@ -102,8 +102,7 @@ def collect(outputs: artifacts.Outputs | None = None) -> tuple[dict, list[Path]]
     figures, inputs = (
         {},
         [
-            SOURCE,
-            REPORT_DIR / "methods.typ",
+            *sorted(REPORT_DIR.glob("*.typ")),  # report.typ and every file it includes or imports
             REFERENCE,
             *(outputs.results_dir / f"{n}.json" for n in artifacts.RESULTS),
         ],
@@ -161,6 +160,7 @@ def collect(outputs: artifacts.Outputs | None = None) -> tuple[dict, list[Path]]
             "preprocessing": vgg["preprocessing"],
             "fine_tune_block5": vgg["fine_tune_block5"],
             "epochs": vgg["training"]["epochs_run"],
+            "best_epoch": vgg["training"]["best_epoch"],
             **{s: with_ci(vgg["metrics"][s]) for s in ("train", "val", "test")},
         },
         "table10": [
@@ -198,8 +198,17 @@ def collect(outputs: artifacts.Outputs | None = None) -> tuple[dict, list[Path]]
             "images_verified": split["images_verified"],
             "packages": provenance["packages"],
             "arithmetic": arithmetic.summary(provenance.get("arithmetic")),
+            "timings_machine": _timings_machine(benchmarks),
         },
     }, inputs
+
+
+def _timings_machine(benchmarks: dict | None) -> str:
+    """Where the timings in the report were measured (``results/benchmarks.json``'s machine), in words."""
+    machine = (benchmarks or {}).get("machine")
+    if not machine:
+        return "no timings (results/benchmarks.json absent)"
+    return f"{machine['cpus']} CPU cores, {machine['platform']} (make bench)"
 
 
 PDF_WIDTH = 760  # px: photo grids in the PDF (at most 17 cm wide, >= 110 dpi); keeps the PDF under 3 MB

@@ -157,6 +157,16 @@ def ties(picks: Mapping[str, Mapping]) -> list[str]:
     return [f"{run}: {pick['rule']}" for run, pick in picks.items() if len(pick["tied"]) > 1]
 
 
+def _fallback_note(primary: Mapping, weights: str) -> str:
+    """What the primary comparison tests when its VGG19 is the random-init fallback (not ImageNet transfer)."""
+    if "vgg19" not in (primary["A"], primary["B"]) or "not ImageNet" not in weights:
+        return ""
+    return (
+        f" Here vgg19 has weights {weights}: a frozen random-feature base with a trained last layer, so this"
+        " comparison does not test ImageNet transfer learning."
+    )
+
+
 def statistics_tables(stats: Mapping) -> dict:
     """Notebook 08: t-intervals over seeds and splits, picks with ties, the primary and secondary comparisons."""
     primary = (stats["primary"]["A"], stats["primary"]["B"])
@@ -193,7 +203,7 @@ def statistics_tables(stats: Mapping) -> dict:
         "picks_seed": pick_counts(stats["best_by_val_per_seed"]),
         "picks_split": pick_counts(stats["best_by_val_per_split"]),
         "ties": ties(stats["best_by_val_per_seed"]) + ties(stats["best_by_val_per_split"]),
-        "primary": stats["primary"]["statement"],
+        "primary": stats["primary"]["statement"] + _fallback_note(stats["primary"], stats["vgg19_weights"]),
         "comparisons": comparisons,
         "bootstrap": bootstrap,
         "n_boot": stats["n_boot"],

@@ -20,6 +20,7 @@ import argparse
 import hashlib
 import resource
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -28,7 +29,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from cnnlib import artifacts, config, data, distribute, evaluation, images, plots, results, training, vgg19
-from cnnlib.files import atomic_write
+from cnnlib.files import CacheEntryDamaged, atomic_write, atomic_write_bytes, file_sha256
 
 TRAIN_PER_CLASS, VAL_PER_CLASS, MAX_TEST = 30, 5, 50
 SPLIT_ORDER = ("train", "val", "test")
@@ -79,26 +80,35 @@ def scale_manifest(
 
 
 def manifest_key(manifest: pd.DataFrame, size: int) -> str:
-    """Identity of a manifest's decoded images: its rows (with file hashes), the size and resize method."""
-    text = manifest.to_csv(index=False) + f"|{size}|{images.RESIZE_METHOD}"
+    """Identity of a manifest's decoded images: its rows (with file hashes), the size, resize method and decoder."""
+    text = manifest.to_csv(index=False) + f"|{size}|{images.RESIZE_METHOD}|{images.decoder_identity()}"
     return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()[:16]
 
 
 def decoded_images(manifest: pd.DataFrame, root: Path, size: int = config.IMAGE_SIZE) -> np.ndarray:
     """Every manifest image decoded once into a read-only memory map, uint8 (N, size, size, 3).
 
-    Cached as ``<cache_dir>/decoded/<manifest_key>.npy`` (written atomically); each file's SHA-256
+    Cached as ``<cache_dir>/decoded/<manifest_key>.npy`` (written atomically) with its SHA-256 beside it
+    (``.sha256``, checked on every use: a mismatch is decoded again with a warning); each image file's SHA-256
     is compared with the manifest's before decoding.
     """
     path = config.cache_dir() / "decoded" / f"{manifest_key(manifest, size)}.npy"
+    digest_file = path.with_suffix(".sha256")  # the memory map's bytes, checked before it is used
     shape = (len(manifest), size, size, 3)
     if path.is_file():
         try:
+            intact = digest_file.read_text().strip() == file_sha256(path)
             stored = np.load(path, mmap_mode="r")
-            if stored.shape == shape and stored.dtype == np.uint8:
+            if intact and stored.shape == shape and stored.dtype == np.uint8:
                 return stored
         except (OSError, ValueError):
-            pass
+            intact = False
+        if not intact:
+            warnings.warn(
+                f"Decoded-image cache {path} does not match its SHA-256 ({digest_file.name}): decoding again.",
+                CacheEntryDamaged,
+                stacklevel=2,
+            )
 
     def write(tmp: Path) -> None:
         out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=shape)
@@ -112,7 +122,9 @@ def decoded_images(manifest: pd.DataFrame, root: Path, size: int = config.IMAGE_
         out.flush()
         del out
 
+    digest_file.unlink(missing_ok=True)  # never beside another file's bytes
     atomic_write(path, write)
+    atomic_write_bytes(digest_file, file_sha256(path).encode())
     return np.load(path, mmap_mode="r")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict
 
@@ -12,7 +13,8 @@ import numpy as np
 from cnnlib import arithmetic, config, distribute
 from cnnlib._tensorflow import keras, tf
 from cnnlib.architectures import ARCHITECTURES, VARIANTS, build_model
-from cnnlib.files import atomic_write, atomic_write_bytes, sweep_once
+from cnnlib.files import CacheEntryDamaged, atomic_write, read_checked, sweep_once, write_checked
+from cnnlib.memo import code_closure_digest
 
 Arrays = dict[str, tuple[np.ndarray, np.ndarray]]
 
@@ -89,7 +91,9 @@ def _cache_key(variant: str, data_key: str, seed: int, settings: config.TrainSet
         "settings": asdict(settings),
         "keras": keras.__version__,
         "tensorflow": tf.__version__,
+        "numpy": np.__version__,
         "arithmetic": arithmetic.describe(),
+        "code": code_closure_digest("cnnlib.training"),  # building, compiling, fitting: any change retrains
     }
     return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -153,14 +157,19 @@ def cached_training(name: str, train: Callable[[], tuple[keras.Model, dict]]) ->
     folder = config.cache_dir() / "models"
     model_file, record_file = folder / f"{name}.keras", folder / f"{name}.json"
     sweep_once(folder)  # temporaries left by killed runs (never read, only removed)
-    if model_file.is_file() and record_file.is_file():
-        try:
-            return keras.models.load_model(model_file), json.loads(record_file.read_text())
-        except Exception:  # noqa: BLE001 - any unreadable cache (truncated zip, bad JSON) is retrained
+    if model_file.is_file() and (record := read_checked(record_file)) is not None:
+        try:  # the .keras zip's CRC-32 checks catch changed or truncated model bytes
+            return keras.models.load_model(model_file), json.loads(record)
+        except Exception as exc:  # noqa: BLE001 - any unreadable model (truncated, changed bytes) is retrained
+            warnings.warn(
+                f"Cached model {model_file} cannot be loaded ({type(exc).__name__}): removed, training it again.",
+                CacheEntryDamaged,
+                stacklevel=2,
+            )
             model_file.unlink(missing_ok=True)
     model, record = train()
     atomic_write(model_file, model.save)
-    atomic_write_bytes(record_file, json.dumps(record).encode())
+    write_checked(record_file, json.dumps(record).encode())
     return model, record
 
 

@@ -144,6 +144,7 @@ def features_identity(weights: WeightsInfo, base: keras.Model) -> str:
     """The feature cache's key for ``base`` (see ``feature_cache.identity_key``): weights, preprocessing,
     output layer and input size."""
     return feature_cache.identity_key(
+        "cnnlib.vgg19",
         weights=weights.sha256 or f"{weights.source}-seed{weights.seed}",
         preprocessing=PREPROCESSING,
         layer=base.layers[-1].name,

@@ -59,10 +59,14 @@ def test_photo_grids_are_jpeg_plots_png_and_saving_is_deterministic(tmp_path):
     assert photo.path.read_bytes() == first
 
 
-def test_saved_figure_displays_as_a_link_without_machine_paths():
+def test_saved_figure_displays_as_a_link_without_machine_paths(monkeypatch):
+    """The link is relative to the kernel's folder, which Jupyter sets to the notebook's own."""
     saved = artifacts.SavedFigure(config.FIGURES_DIR / "accuracy_seeds.png")
     assert repr(saved) == "figures/accuracy_seeds.png"
+    monkeypatch.chdir(config.REPO_ROOT / "notebooks")
     assert saved._repr_markdown_() == "![accuracy_seeds](../figures/accuracy_seeds.png)"
+    monkeypatch.chdir(config.REPO_ROOT)
+    assert saved._repr_markdown_() == "![accuracy_seeds](figures/accuracy_seeds.png)"
 
 
 def test_results_names_are_known(tmp_path):

@@ -295,3 +295,17 @@ def test_unreadable_file_or_folder_is_a_dataset_error_naming_it(dataset, monkeyp
         patch.setattr(type(dataset), "iterdir", locked)
         data.list_images(dataset, CLASSES)
     assert tree_digest(dataset) == before
+
+
+def test_all_classes_obey_the_named_list_rules(tmp_path):
+    """``all`` on one class folder is refused (as a one-name list is); a folder with images only in sub-folders
+    is named in a warning, never dropped silently."""
+    one = make_dataset(tmp_path / "one", ("alpha",), per_class=2)
+    with pytest.raises(
+        config.SettingError, match=r"found 1 class folder .* \(alpha\); a classifier needs at least two"
+    ):
+        data.resolve_classes("all", env={"CNNLIB_DATA_DIR": str(one)})
+    mixed = make_dataset(tmp_path / "mixed", ("alpha", "beta"), per_class=2)
+    make_dataset(mixed / "gamma", ("part1", "part2"), per_class=3)  # gamma's images only in sub-folders
+    with pytest.warns(UserWarning, match=r"leaves out 1 folder\(s\) .*: gamma \(6 images in sub-folders\)"):
+        assert data.resolve_classes("all", env={"CNNLIB_DATA_DIR": str(mixed)}) == ("alpha", "beta")

@@ -217,3 +217,38 @@ def test_damaged_zip_in_raw_is_a_dataset_error(tmp_path):
             raw, CLASSES, url="http://127.0.0.1:9/x", zip_sha256=None, tar_member=MEMBER, tar_md5=None, checksums=None
         )
     assert tree_digest(raw) == before
+
+
+def test_unknown_class_names_its_nearest_archive_names_and_installs_nothing(server, archive, tmp_path):
+    url, www = server
+    source, sums, tar_bytes, zip_bytes = archive
+    (www / "caltech-101.zip").write_bytes(zip_bytes)
+    raw = tmp_path / "raw"
+    with pytest.raises(data.DatasetError, match=r"1 of the 2 requested classes: 'betta' \(nearest: beta\)"):
+        download.download_caltech101(
+            raw,
+            ("alpha", "betta"),
+            url=f"{url}/caltech-101.zip",
+            zip_sha256=None,
+            tar_member=MEMBER,
+            tar_md5=None,
+            checksums=None,
+        )
+    assert not (raw / "101_ObjectCategories").exists()  # not even 'alpha': nothing half-installed
+    assert not [p for p in raw.iterdir() if p.name.startswith(".")]  # no scratch left
+
+
+def test_downloaded_and_written_files_get_the_umask_mode(server, archive, tmp_path):
+    """mkstemp makes 0600 files; whatever is renamed into place gets the mode a normal file gets (umask)."""
+    url, www = server
+    (www / "caltech-101.zip").write_bytes(archive[3])
+    old = os.umask(0o022)
+    try:
+        zip_path = download.fetch(f"{url}/caltech-101.zip", tmp_path / "raw" / "caltech-101.zip", None)
+        written = files.atomic_write_bytes(tmp_path / "out" / "result.json", b"{}")
+        os.umask(0o027)
+        private = files.atomic_write_bytes(tmp_path / "out" / "group.json", b"{}")
+    finally:
+        os.umask(old)
+    assert (zip_path.stat().st_mode & 0o777, written.stat().st_mode & 0o777) == (0o644, 0o644)
+    assert private.stat().st_mode & 0o777 == 0o640

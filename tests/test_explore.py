@@ -12,6 +12,7 @@ from PIL import Image
 
 from cnnlib import architectures, interpret
 from cnnlib.explore import Explorer
+from cnnlib.explore_render import TITLE
 from cnnlib.explore_state import MAX_UPLOAD_BYTES, Dataset, ModelEntry, Session
 from cnnlib.interpret import registry
 from cnnlib.receptive_field import input_box
@@ -61,6 +62,11 @@ def _file(name: str, kind: str, content: bytes) -> tuple[dict]:
             "last_modified": datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc),
         },
     )
+
+
+def _red_pixels(rgb: np.ndarray) -> int:
+    r, g, b = (rgb[..., i].astype(int) for i in range(3))
+    return int(((r > 120) & (g < 90) & (b < 90)).sum())
 
 
 def _png(data: bytes) -> np.ndarray:
@@ -155,8 +161,10 @@ def test_panel_updates_in_place_and_always_names_the_weights(explorer):
     assert e.layer.options == ("conv1", "conv2") and e.layer.value == "conv2"  # conv4 is not in arch1
     assert "RANDOM INIT (seed 2), not ImageNet" in e.weights.value and "#c00000" in e.weights.value
     assert e.image.value != first and _png(e.image.value).ndim == 3
+    assert _red_pixels(_png(e.image.value)[:TITLE]) > 20  # the picture itself names the fallback, in red
     e.model.value = "arch3"
     assert "untrained arch3 (seed 1)" in e.weights.value
+    assert _red_pixels(_png(e.image.value)[:TITLE]) == 0 and _png(e.image.value)[:TITLE].min() < 100  # in black
 
 
 def test_controls_a_method_does_not_read_are_disabled(explorer):
@@ -205,8 +213,9 @@ def test_uploads_are_used_or_refused_with_a_clear_message(explorer):
     assert len(big.getvalue()) > 10_000_000
     e.upload.value = _file("huge.png", "image/png", big.getvalue())
     assert f"huge.png is 10.3 MiB; uploads are limited to {MAX_UPLOAD_BYTES >> 20} MiB" in e.message.value
-    e.index.value = 0  # choosing a dataset image again leaves the upload
-    assert not e.frame.message and e.frame.image_name.startswith("test:")
+    other = next(c for c in e.class_name.options if c != e.class_name.value)
+    e.class_name.value = other  # choosing a dataset image again leaves the upload (a change, whatever came before)
+    assert not e.frame.message and e.frame.image_name.startswith(f"test: {other}")
 
 
 def test_registering_a_method_is_one_line_and_the_explorer_offers_it(explorer):

@@ -46,7 +46,7 @@ def test_digest_depends_on_pixels_and_shape_and_corrupt_files_are_recomputed():
         calls.append(len(batch))
         return batch.reshape(len(batch), -1)[:, :4].astype(np.float32)
 
-    identity = feature_cache.identity_key(test="toy")
+    identity = feature_cache.identity_key("cnnlib.forward", test="toy")
     images = _images(5, 3)
     first, computed = feature_cache.cached_image_features(forward, identity, images, (4,), batch_size=2)
     assert computed == 5 and calls == [FIXED_ROWS] * 3  # chunks of 2, 2, 1, each padded to the fixed rows

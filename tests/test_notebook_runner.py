@@ -1,6 +1,7 @@
 """cnnlib.notebooks: dependency stages, in-place execution, a failure named, time and peak memory reported."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -59,3 +60,22 @@ def test_output_is_nbconverts_bytes_with_stream_chunks_merged(tmp_path):
     assert ours.read_bytes() == reference.read_bytes()
     outputs = json.loads(ours.read_text())["cells"][0]["outputs"]
     assert [(o["name"], "".join(o["text"])) for o in outputs] == [("stdout", "0\n1\n2\n"), ("stderr", "err\n")]
+
+
+def test_another_class_list_runs_copies_beside_its_outputs_and_leaves_the_notebook_untouched(tmp_path):
+    """``CNNLIB_CLASSES`` other than the reference's: the runner executes a copy in <output dir>/<label>/notebooks/
+    (the kernel's folder there, so a saved figure's link points at that run's figures/); the source stays as is."""
+    code = (
+        "import os\nfrom pathlib import Path\nfrom cnnlib.artifacts import SavedFigure\nprint(os.getcwd())\n"
+        "SavedFigure(Path(os.environ['CNNLIB_OUTPUT_DIR']) / 'alpha-beta' / 'figures' / 'f.png')"
+    )
+    source = _notebook(tmp_path / "01_t.ipynb", code)
+    before = source.read_bytes()
+    outputs = tmp_path / "outputs"
+    env = {**os.environ, "CNNLIB_CLASSES": "alpha,beta", "CNNLIB_OUTPUT_DIR": str(outputs)}
+    env.pop("CNNLIB_DATA_DIR", None)
+    subprocess.run([sys.executable, "-m", "cnnlib.notebooks", str(source)], env=env, check=True, capture_output=True)
+    assert source.read_bytes() == before
+    executed = json.loads((outputs / "alpha-beta" / "notebooks" / "01_t.ipynb").read_text())["cells"][0]["outputs"]
+    assert "".join(executed[0]["text"]).strip() == str(outputs / "alpha-beta" / "notebooks")
+    assert "".join(executed[1]["data"]["text/markdown"]) == "![f](../figures/f.png)"

@@ -130,7 +130,7 @@ def test_two_runs_saving_the_same_model_at_once_both_succeed(monkeypatch):
     folder = config.cache_dir() / "models"
     assert sorted(p.suffix for p in folder.iterdir()) == [".json", ".keras"]  # no temporary left behind
     (record_file,) = folder.glob("*.json")
-    assert json.loads(record_file.read_text()) == record
+    assert json.loads(files.read_checked(record_file)) == record
     again, _ = training.train_variant("arch1", data, QUICK, n_classes=3, data_key="shared")  # from the cache
     np.testing.assert_array_equal(again.get_layer("conv1").get_weights()[0], model.get_layer("conv1").get_weights()[0])
 

@@ -13,8 +13,12 @@ reduces the colour axis for display.
 - ``integrated_gradients`` (Sundararajan et al., 2017): (x - x') * the path integral of the
   gradient from the baseline x' to x, by the midpoint Riemann sum on ``steps`` equal intervals
   (``steps`` gradient evaluations, at x' + (k + 1/2)/steps (x - x')); completeness: sum =
-  y_c(x) - y_c(x') up to the rule's error. The midpoint rule is second order like the trapezoid
-  rule but never evaluates the gradient at the baseline itself, where a ReLU network with zero
+  y_c(x) - y_c(x') up to the rule's error. The midpoint rule is second order only for a smooth path
+  gradient; along the path a ReLU network's gradient is piecewise constant and jumps at every kink it
+  crosses, so the error is first order (about 1/steps per jump) and depends on the network and the
+  image: measured at 64 steps from a black baseline on two random images, 2.4% and 0.5% on arch1,
+  0.3% and 0.01% on arch3 (random biases). Report each map's completeness error rather than assuming
+  one. The midpoint rule never evaluates the gradient at the baseline itself, where a ReLU network with zero
   biases and a zero baseline sits exactly on every kink (its gradient there is 0, which costs the
   trapezoid rule an error of 1/(2 steps): 0.8% at 64 steps on freshly initialised arch3).
 """

@@ -80,7 +80,10 @@ def channel_maxima_of_layers(
     width = 2 * sum(channels)
     if cache:
         identity = feature_cache.identity_key(
-            weights=feature_cache.weights_digest(model), layers=list(layer_names), summary="channel maxima"
+            "cnnlib.interpret.patches",
+            weights=feature_cache.weights_digest(model),
+            layers=list(layer_names),
+            summary="channel maxima",
         )
         packed, _ = feature_cache.cached_image_features(
             forward, identity, inputs, (width,), batch_size, "channel maxima"
