@@ -7,7 +7,11 @@ BIN    := $(VENV)/bin
 # The explorer (10_explore) is interactive: committed without outputs, executed by nbval only.
 NOTEBOOKS := $(filter-out %_explore.ipynb,$(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb)))
 
-.PHONY: report notebooks pdf compare compare-other-arithmetic test test-other-classes test-unit-then-first-notebooks unit lint bench scale venv testdeps clean-cache
+.PHONY: help report notebooks pdf compare compare-other-arithmetic test test-other-classes test-unit-then-first-notebooks unit lint bench scale venv testdeps clean-cache
+
+## help: list the targets with what each does (these "##" comments)
+help:
+	@sed -n 's/^## //p' $(MAKEFILE_LIST)
 
 ## report: set up the venv, execute every notebook (regenerates figures/ and results/), build the PDF
 report: notebooks
@@ -46,13 +50,15 @@ compare-other-arithmetic: venv
 ## train (cells tagged NBVAL_CHECK_OUTPUT: a cold run may print training-time warnings a warm one does not).
 ## Two chains run side by side (two make jobs; each test has its own cache folder): the other-classes test
 ## (one long chain of notebooks) and, beside it, the unit tests then nbval of notebooks 01-03 in order. Then
-## the later notebooks (and the explorer) two at a time, whole notebooks per worker.
+## the later notebooks (and the explorer) two at a time, whole notebooks per worker, while cnnlib.idle_lane trains
+## notebook 08's runs ahead of it on whichever core is idle.
 # A cell may run for up to an hour: a limit against hangs (notebook 08's training cell takes about 20-25 minutes cold
 # on a 2-core AVX2 machine), not a timing test.
 NBVAL := --nbval-lax --nbval-current-env --nbval-cell-timeout=3600
 test: venv testdeps
 	$(MAKE) --no-print-directory -j 2 --output-sync=target test-other-classes test-unit-then-first-notebooks
-	$(BIN)/python -m pytest $(NBVAL) -n 2 --dist loadscope $$($(BIN)/python -m cnnlib.notebooks --list --explorer | tail -n 1)
+	$(BIN)/python -m cnnlib.idle_lane -- \
+		$(BIN)/python -m pytest $(NBVAL) -n 2 --dist loadscope $$($(BIN)/python -m cnnlib.notebooks --list --explorer | tail -n 1)
 
 # the two chains of `make test` (output printed when each one ends)
 test-other-classes: venv testdeps

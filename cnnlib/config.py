@@ -47,6 +47,9 @@ EXAMPLE_CLASS = "scorpion"  # the reference's example image class (used when it 
 SPLIT_SIZES: dict[str, int] = {"train": 50, "val": 10, "test": 20}  # images per class
 SPLITS: tuple[str, ...] = tuple(SPLIT_SIZES)
 SEED = 42
+# Notebook 08's repeats (its parameters' defaults; cnnlib.idle_lane trains the same runs ahead of it).
+STATISTICS_SEEDS: tuple[int, ...] = (42, 43, 44, 45, 46)  # training seeds on the committed split
+SPLIT_SEEDS: tuple[int, ...] = (42, 1, 2)  # split seeds, each trained with SEED
 IMAGE_SIZE = 224  # pixels, square
 
 # Official Caltech-101 archive (CaltechDATA record mzrjq-6wc02, CC BY 4.0).

@@ -126,9 +126,78 @@ def comparison_table(rows: Sequence[Mapping]) -> pd.DataFrame:
                     f"{100 * r['difference']:+.0f} [{100 * r['ci'][0]:+.1f}, {100 * r['ci'][1]:+.1f}]"
                 ),
                 "p (McNemar)": f"{r['p']:.3f}",
-                "p (Holm)": f"{r['p_holm']:.3f}",
+                "p (Holm)": "tested alone" if r["p_holm"] is None else f"{r['p_holm']:.3f}",
                 "direction": r["direction"],
             }
             for r in rows
         ]
     )
+
+
+def bootstrap_difference(
+    correct: Mapping[str, Mapping[str, np.ndarray]],
+    pair: tuple[str, str],
+    seeds: Sequence[int],
+    n_boot: int,
+    seed: int = config.SEED,
+    repeats: int = 0,
+) -> dict[str, dict]:
+    """Accuracy difference A - B of ``pair`` with bootstrap intervals at both levels of uncertainty.
+
+    Args:
+        correct: ``correct_by_run``'s {run (str(seed)): {model: bool (N,)}}.
+        pair: (A, B) model names.
+        seeds: the training seeds whose runs enter the seeds x images level.
+        n_boot: resamples per bootstrap.
+        seed: the run of the images level, and the bootstrap's random seed.
+        repeats: > 0: instead of the intervals, the endpoints' Monte Carlo error over this many repeats of each
+            bootstrap with other random seeds (``statistics.endpoint_monte_carlo_sd``).
+
+    Returns:
+        {"images (seed <seed>)": paired bootstrap over the test images, "seeds x images": hierarchical bootstrap
+        over the seeds and the images} (each a ``statistics`` bootstrap dict, or its Monte Carlo error).
+    """
+    from cnnlib import statistics as st
+
+    a, b = pair
+    by_images = (correct[str(seed)][a], correct[str(seed)][b])
+    by_seeds = (np.stack([correct[str(k)][a] for k in seeds]), np.stack([correct[str(k)][b] for k in seeds]))
+    levels = {
+        f"images (seed {seed})": (st.paired_bootstrap, by_images),
+        "seeds x images": (st.hierarchical_bootstrap, by_seeds),
+    }
+    if repeats:
+        return {level: st.endpoint_monte_carlo_sd(f, *values, n_boot, repeats) for level, (f, values) in levels.items()}
+    return {level: f(*values, n_boot, seed) for level, (f, values) in levels.items()}
+
+
+def bootstrap_table(bootstrap: Mapping[str, Mapping[str, dict]]) -> pd.DataFrame:
+    """{pair: ``bootstrap_difference``} as a table: "difference [95% interval]" in points per level."""
+    return pd.DataFrame(
+        {
+            pair: {
+                level: f"{100 * r['difference']:+.1f} [{100 * r['ci'][0]:+.1f}, {100 * r['ci'][1]:+.1f}]"
+                for level, r in by_level.items()
+            }
+            for pair, by_level in bootstrap.items()
+        }
+    ).T
+
+
+def monte_carlo_table(monte_carlo: Mapping[str, dict]) -> pd.DataFrame:
+    """``bootstrap_difference(..., repeats=R)`` as a table: each endpoint's sd and range over the repeats, points."""
+
+    def spread(m: Mapping, k: int) -> str:
+        low, high = m["range"][k]
+        return f"{100 * m['sd'][k]:.2f} [{100 * low:+.1f}, {100 * high:+.1f}]"
+
+    return pd.DataFrame(
+        {
+            level: {
+                "lower endpoint: sd [min, max]": spread(m, 0),
+                "upper endpoint: sd [min, max]": spread(m, 1),
+                "repeats x resamples": f"{m['repeats']} x {m['n_boot']:,}",
+            }
+            for level, m in monte_carlo.items()
+        }
+    ).T

@@ -11,6 +11,8 @@ removes later. Any ``OSError`` (folder not writable, disk full) becomes
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import os
 import re
@@ -18,7 +20,7 @@ import shutil
 import tempfile
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 # Names of this project's temporary files and folders: ".<target name>.<random>.tmp[.ext]" or ".part".
@@ -155,6 +157,24 @@ def atomic_write_bytes(path: Path, payload: bytes) -> Path:
 # A cache entry written by ``write_checked``: this header, the payload's SHA-256 (hex), a newline, the payload.
 CHECKED_HEADER = b"cnnlib checked sha256 "
 _CHECKED_LENGTH = len(CHECKED_HEADER) + 64 + 1
+
+
+@contextlib.contextmanager
+def exclusive_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``path`` (created empty if missing) for the ``with`` block; another process
+    asking for the same lock waits. The kernel releases it when the holder exits, even if it is killed. On a file
+    system without ``flock`` (some network mounts) the block runs unlocked: every writer here is atomic anyway, so
+    two processes may then do the same work, never damage it."""
+    try:
+        handle = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError as exc:
+        raise not_writable(Path(path), exc) from exc
+    try:
+        with contextlib.suppress(OSError):  # ENOLCK / EOPNOTSUPP: no locks here
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(handle)  # closing the only descriptor releases the lock
 
 
 class CacheEntryDamaged(UserWarning):

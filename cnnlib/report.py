@@ -19,6 +19,7 @@ from pathlib import Path
 
 from cnnlib import arithmetic, artifacts, config
 from cnnlib.files import atomic_write_bytes, file_sha256
+from cnnlib.findings import headline
 from cnnlib.report_tables import (
     method_comparison_tables,
     reference_matrix_checks,
@@ -185,6 +186,7 @@ def collect(outputs: artifacts.Outputs | None = None) -> tuple[dict, list[Path]]
             "top9_keys": list(loaded["patches"]["top9_training_patches"]),
         },
         "statistics": statistics_tables(loaded["statistics"]),
+        "conclusions": headline({**loaded, "vgg19": vgg}, strong=lambda phrase: phrase),
         "sanity": sanity_tables(loaded["sanity"]),
         "scale": scale,
         "methods": method_comparison_tables(loaded["method_comparison"], benchmarks),

@@ -179,7 +179,7 @@ def statistics_tables(stats: Mapping) -> dict:
             "b_only": r["b_only"],
             "difference": points(r["difference"], r["ci"]),
             "p": p_value(r["p"]),
-            "p_holm": "-" if (r["A"], r["B"]) == primary else p_value(r["p_holm"]),
+            "p_holm": "-" if r["p_holm"] is None else p_value(r["p_holm"]),
         }
         for r in stats["comparisons"]
     ]
@@ -206,10 +206,23 @@ def statistics_tables(stats: Mapping) -> dict:
         "primary": stats["primary"]["statement"] + _fallback_note(stats["primary"], stats["vgg19_weights"]),
         "comparisons": comparisons,
         "bootstrap": bootstrap,
-        "n_boot": stats["n_boot"],
+        "n_boot": f"{stats['n_boot']:,}",
+        "holm_family": sum(1 for r in stats["comparisons"] if r["p_holm"] is not None),
+        "monte_carlo": _monte_carlo_sentence(stats["bootstrap_monte_carlo"], stats["primary"]),
         "weights": stats["vgg19_weights"],
         "vgg19_base": stats["vgg19_base"],
     }
+
+
+def _monte_carlo_sentence(monte_carlo: Mapping[str, Mapping], primary: Mapping) -> str:
+    """How far the primary pair's bootstrap endpoints moved over repeats with other random seeds."""
+    some = next(iter(monte_carlo.values()))
+    moved = max(100 * (high - low) for m in monte_carlo.values() for low, high in m["range"])
+    largest_sd = max(100 * sd for m in monte_carlo.values() for sd in m["sd"])
+    return (
+        f"Repeating the {primary['A']} vs {primary['B']} bootstraps {some['repeats']} times with other random "
+        f"seeds moved an endpoint by at most {num(moved, 1)} points (largest standard deviation {num(largest_sd, 2)})"
+    )
 
 
 # --------------------------------------------------------------------------- notebook 09
@@ -353,7 +366,7 @@ def method_comparison_tables(results: Mapping, benchmarks: Mapping | None = None
 
     compared = [m for m in methods if similarity(m) is not None]
     return {
-        "takeaways": method_takeaways(summary, methods),
+        "takeaways": method_takeaways(summary, methods, custom),
         "model": custom["model"],
         "weights": custom["weights"],
         "n_images": custom["n_images"],
@@ -383,43 +396,85 @@ def _listing(names: Sequence[str]) -> str:
     return "none" if not names else names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
-def method_takeaways(summary: Mapping[str, Mapping], methods: Sequence[str], threshold: float = 0.5) -> list[str]:
-    """Three sentences from the comparison's numbers: which maps survive re-initialisation (upper end of the
-    interval of abs. Spearman above ``threshold``), which beat the random baseline on both curves, which do both."""
+def reduced_settings(custom: Mapping) -> str:
+    """The settings below the methods' defaults that a method-comparison conclusion rests on, in words."""
+    cost = custom["settings"]
+    patch, stride = cost["occlusion_patch"], cost["occlusion_stride"]
+    return (
+        f"Score-CAM on each image's {cost['scorecam_channels']} largest-spread channels, occlusion with "
+        f"{patch}-pixel patches at stride {stride}, Integrated Gradients with {cost['ig_steps']} steps, SmoothGrad "
+        f"with {cost['smooth_samples']} samples, one trained network"
+    )
 
-    def rand(m):
-        return summary[m]["randomization_spearman_abs"]
 
-    survive = [m for m in methods if rand(m)["ci"] is not None and rand(m)["ci"][0] > threshold]
-    sensitive = [
-        m for m in methods if rand(m)["mean"] is not None and rand(m)["ci"] is not None and rand(m)["ci"][1] < threshold
-    ]
-    beat = [
-        m
-        for m in methods
-        if summary[m]["deletion_vs_random"]["ci"][1] < 0 and summary[m]["insertion_vs_random"]["ci"][0] > 0
-    ]
-    trust = [m for m in sensitive if m in beat]
+def method_takeaways(summary: Mapping[str, Mapping], methods: Sequence[str], custom: Mapping) -> list[str]:
+    """Four sentences from notebook 11's stored verdicts and paired differences, each naming the settings it rests
+    on: which maps survive re-initialisation (interval of |Spearman| above a conventional threshold), which beat
+    the random baseline on both curves, which do both and whether any of those differ from each other (paired,
+    Holm over the family), and which methods gave constant maps (counted apart)."""
+    verdict, threshold = custom["verdicts"], custom["randomization_threshold"]
+    survive, beat, both = verdict["survive"], verdict["beat"], verdict["both"]
+    seeds = ", ".join(str(s) for s in custom["seeds"])
     first = (
-        f"{_listing(survive)} {'keeps' if len(survive) == 1 else 'keep'} an absolute rank correlation above "
-        f"{threshold} with their trained maps even "
-        f"after every layer is re-initialised (95% interval above {threshold}): their maps show the image more "
-        f"than what the network learned."
+        f"Re-initialising every layer (on {custom['cascade_images']} images, seeds {seeds}), {_listing(survive)} "
+        f"{'keeps' if len(survive) == 1 else 'keep'} an absolute rank correlation above {threshold} with the trained "
+        f"maps (95% interval above {threshold}, a conventional threshold, not calibrated against two independently "
+        f"trained networks): those maps follow the image more than the weights."
     )
     rest = [m for m in methods if m not in beat]
     second = (
+        f"On all {custom['n_images']} test images, with reduced settings ({reduced_settings(custom)}), "
         f"{_listing(beat)} {'beats' if len(beat) == 1 else 'beat'} smooth random maps on both deletion and "
         f"insertion (95% intervals); {_listing(rest)} {'does' if len(rest) == 1 else 'do'} not."
     )
-    if trust:
-        best = min(trust, key=lambda m: summary[m]["deletion_auc"]["mean"])
+    if len(both) > 1:
         third = (
-            f"Only {_listing(trust)} {'passes' if len(trust) == 1 else 'pass'} both checks; of these {best} "
-            f"removes the class evidence fastest "
-            f"(deletion AUC {num(summary[best]['deletion_auc']['mean'], 3)}, "
-            f"{num(summary[best]['deletion_vs_random']['difference'], 3, True)} against random): on this "
-            f"network, that is the map to believe."
+            f"Only {_listing(both)} pass both checks under these settings. Compared with each other on the same "
+            f"images: {_differences(custom['method_differences'], custom['n_images'])}"
         )
+    elif both:
+        third = f"Only {both[0]} passes both checks under these settings."
     else:
-        third = "No method passes both checks on this network: read every map with that caveat."
-    return [first, second, third]
+        third = "No method passes both checks on this network under these settings: read every map with that caveat."
+    constant = [
+        f"{m} ({summary[m]['n_constant_trained']} trained, {summary[m]['n_constant_randomized']} re-initialised)"
+        for m in methods
+        if summary[m]["n_constant_trained"] or summary[m]["n_constant_randomized"]
+    ]
+    fourth = (
+        f"Constant maps, which a rank correlation cannot score and which are counted apart: {_listing(constant)}."
+        if constant
+        else "No method gave a constant map."
+    )
+    return [first, second, third, fourth]
+
+
+def _differences(rows: Sequence[Mapping], n_images: int) -> str:
+    """Paired method-vs-method AUC differences in words: each with its interval and Holm p, then the verdict."""
+
+    def holm_p(r: Mapping) -> str:
+        text = p_value(r["p_holm"])
+        return f"Holm p {text}" if text.startswith("<") else f"Holm p = {text}"
+
+    listed = "; ".join(
+        f"{r['a']} - {r['b']} {r['curve']} AUC {num(r['difference'], 3, True)} "
+        f"[{num(r['ci'][0], 3, True)}, {num(r['ci'][1], 3, True)}], {holm_p(r)}"
+        for r in rows
+    )
+    wins: dict[str, list[str]] = {}
+    for r in rows:
+        if r["distinguishable"]:
+            winner = r["a"] if (r["difference"] < 0) == (r["curve"] == "deletion") else r["b"]
+            loser = r["b"] if winner == r["a"] else r["a"]
+            wins.setdefault(f"{winner} beats {loser}", []).append(r["curve"])
+    verdict = "; ".join(f"{who} on {' and on '.join(curves)}" for who, curves in wins.items())
+    undecided = sum(not r["distinguishable"] for r in rows)
+    if not wins:
+        verdict = "no difference is distinguishable, so these data do not rank them"
+    elif undecided:
+        verdict += f"; the other {undecided} comparison{'s are' if undecided > 1 else ' is'} not distinguishable"
+    family = rows[0]["family_size"] if rows else 0
+    return (
+        f"{listed} (paired bootstrap over the {n_images} images, Wilcoxon signed-rank test, Holm over the {family} "
+        f"comparisons): {verdict}."
+    )

@@ -13,7 +13,7 @@ model) are descriptive only; inference is about the held-out test images.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -253,21 +253,33 @@ def paired_difference(correct_a: np.ndarray, correct_b: np.ndarray, confidence: 
 
 
 def mcnemar_family(
-    correct: Mapping[str, np.ndarray], pairs: Sequence[tuple[str, str]], alpha: float = 0.05, confidence: float = 0.95
+    correct: Mapping[str, np.ndarray],
+    pairs: Sequence[tuple[str, str]],
+    alpha: float = 0.05,
+    confidence: float = 0.95,
+    tested_alone: tuple[str, str] | None = None,
 ) -> list[dict]:
-    """McNemar's exact test for each (A, B) in ``pairs``, Holm-adjusted across the family.
+    """McNemar's exact test for each (A, B) in ``pairs``; Holm-adjusted across the family of the other pairs.
 
-    ``correct``: {model: bool (N,)} on the same images. One row per pair: A, B, the paired table, the
-    difference with its Newcombe interval (effect size), raw p, Holm p, whether Holm rejects at ``alpha``,
-    and the direction ("A more accurate", "B more accurate" or "equal").
+    ``correct``: {model: bool (N,)} on the same images. ``tested_alone``: the pre-specified primary pair, tested
+    at ``alpha`` on its own and left out of the Holm family (its ``p_holm`` is None and ``reject_holm`` compares
+    its raw p). One row per pair: A, B, the paired table, the difference with its Newcombe interval (effect
+    size), raw p, Holm p, whether it is rejected at ``alpha``, the direction ("A more accurate", "B more
+    accurate" or "equal") and ``family_size``, the number of pairs its Holm adjustment ran over (1: alone).
     """
     unknown = sorted({m for pair in pairs for m in pair} - set(correct))
     if unknown:
         raise KeyError(f"no predictions for {unknown}; have {sorted(correct)}.")
+    if tested_alone is not None and tuple(tested_alone) not in [tuple(p) for p in pairs]:
+        raise ValueError(f"the pair tested alone, {tuple(tested_alone)}, is not among the pairs {list(pairs)}.")
     rows = [{"A": a, "B": b, **paired_difference(correct[a], correct[b], confidence)} for a, b in pairs]
-    for row, adjusted in zip(rows, holm([r["p"] for r in rows])):
-        row["p_holm"] = adjusted
-        row["reject_holm"] = bool(adjusted < alpha)
+    family = [r for r in rows if tested_alone is None or (r["A"], r["B"]) != tuple(tested_alone)]
+    for row, adjusted in zip(family, holm([r["p"] for r in family])):
+        row["p_holm"], row["family_size"] = adjusted, len(family)
+    for row in rows:
+        if "p_holm" not in row:
+            row["p_holm"], row["family_size"] = None, 1
+        row["reject_holm"] = bool((row["p"] if row["p_holm"] is None else row["p_holm"]) < alpha)
         row["direction"] = (
             "A more accurate"
             if row["a_only"] > row["b_only"]
@@ -319,6 +331,32 @@ def paired_bootstrap(
     return {"difference": float(d.mean()), "ci": _percentile(draws, confidence), "n_boot": n_boot, "seed": seed}
 
 
+def paired_score_family(
+    comparisons: Sequence[tuple[str, np.ndarray, np.ndarray]], n_boot: int, seed: int = 0, alpha: float = 0.05
+) -> list[dict]:
+    """Paired differences of per-image scores, tested as one family.
+
+    Args:
+        comparisons: (label, scores A (N,), scores B (N,)) per comparison, A and B on the same N images.
+        n_boot: resamples of each percentile bootstrap (over the images).
+        seed: the bootstrap's random seed.
+        alpha: the family-wise error rate Holm controls.
+
+    Returns:
+        One row per comparison: "comparison" (its label), "difference" (mean of A - B) and "ci" (bootstrap 95%),
+        "p" (Wilcoxon signed-rank, two-sided; 1 when A and B agree on every image), "p_holm" (Holm over all
+        ``comparisons``), "family_size", and "distinguishable" (Holm-adjusted p below ``alpha``).
+    """
+    rows = []
+    for label, a, b in comparisons:
+        d = np.asarray(a, float) - np.asarray(b, float)
+        p = 1.0 if not np.any(d) else float(stats.wilcoxon(d).pvalue)
+        rows.append({"comparison": label, **paired_bootstrap(a, b, n_boot, seed), "p": p})
+    for row, adjusted in zip(rows, holm([r["p"] for r in rows])):
+        row.update(p_holm=adjusted, family_size=len(rows), distinguishable=bool(adjusted < alpha))
+    return rows
+
+
 def hierarchical_bootstrap(
     values_a: np.ndarray, values_b: np.ndarray, n_boot: int = 10_000, seed: int = 0, confidence: float = 0.95
 ) -> dict:
@@ -335,7 +373,12 @@ def hierarchical_bootstrap(
     rng = np.random.default_rng(seed)
     s_idx = rng.integers(0, d.shape[0], (n_boot, d.shape[0]))
     i_idx = rng.integers(0, d.shape[1], (n_boot, d.shape[1]))
-    draws = np.take_along_axis(d[s_idx], i_idx[:, None, :], axis=2).mean(axis=(1, 2))
+    draws = np.concatenate(  # in blocks of 10,000 draws: (block, S, N) floats at a time, not (n_boot, S, N)
+        [
+            np.take_along_axis(d[s_idx[k : k + 10_000]], i_idx[k : k + 10_000, None, :], axis=2).mean(axis=(1, 2))
+            for k in range(0, n_boot, 10_000)
+        ]
+    )
     return {
         "difference": float(d.mean()),
         "ci": _percentile(draws, confidence),
@@ -343,6 +386,25 @@ def hierarchical_bootstrap(
         "images": int(d.shape[1]),
         "n_boot": n_boot,
         "seed": seed,
+    }
+
+
+def endpoint_monte_carlo_sd(
+    bootstrap: Callable[..., dict], values_a: np.ndarray, values_b: np.ndarray, n_boot: int, repeats: int = 20
+) -> dict:
+    """How much a bootstrap interval's endpoints move with the bootstrap's own random draws.
+
+    Runs ``bootstrap(values_a, values_b, n_boot, seed)`` (``paired_bootstrap`` or ``hierarchical_bootstrap``) with
+    seeds 0 .. ``repeats`` - 1 and returns {"sd": [lower, upper] standard deviations of the endpoints (units of
+    the difference), "range": [[min, max] of the lower endpoint], [[min, max] of the upper]], "n_boot",
+    "repeats"}: the Monte Carlo error of an endpoint at this number of resamples.
+    """
+    ends = np.array([bootstrap(values_a, values_b, n_boot, seed)["ci"] for seed in range(repeats)])
+    return {
+        "sd": [float(x) for x in ends.std(axis=0, ddof=1)],
+        "range": [[float(ends[:, k].min()), float(ends[:, k].max())] for k in (0, 1)],
+        "n_boot": n_boot,
+        "repeats": repeats,
     }
 
 

@@ -7,13 +7,22 @@ import json
 import warnings
 from collections.abc import Callable
 from dataclasses import asdict
+from pathlib import Path
 
 import numpy as np
 
 from cnnlib import arithmetic, config, distribute
 from cnnlib._tensorflow import keras, tf
 from cnnlib.architectures import ARCHITECTURES, VARIANTS, build_model
-from cnnlib.files import CacheEntryDamaged, atomic_write, read_checked, sweep_once, write_checked
+from cnnlib.files import (
+    CacheEntryDamaged,
+    atomic_write,
+    exclusive_lock,
+    not_writable,
+    read_checked,
+    sweep_once,
+    write_checked,
+)
 from cnnlib.memo import code_closure_digest
 
 Arrays = dict[str, tuple[np.ndarray, np.ndarray]]
@@ -157,6 +166,25 @@ def cached_training(name: str, train: Callable[[], tuple[keras.Model, dict]]) ->
     folder = config.cache_dir() / "models"
     model_file, record_file = folder / f"{name}.keras", folder / f"{name}.json"
     sweep_once(folder)  # temporaries left by killed runs (never read, only removed)
+    if (found := _load_cached(model_file, record_file)) is not None:
+        return found
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise not_writable(model_file, exc) from exc
+    # One trainer per model: a process that finds another training it (cnnlib.idle_lane beside notebook 08) waits
+    # and loads its result instead of training the same model twice.
+    with exclusive_lock(folder / f".{name}.lock"):
+        if (found := _load_cached(model_file, record_file)) is not None:
+            return found
+        model, record = train()
+        atomic_write(model_file, model.save)
+        write_checked(record_file, json.dumps(record).encode())
+    return model, record
+
+
+def _load_cached(model_file: Path, record_file: Path) -> tuple[keras.Model, dict] | None:
+    """The cached (model, record), or None when absent or damaged (then removed, with a warning)."""
     if model_file.is_file() and (record := read_checked(record_file)) is not None:
         try:  # the .keras zip's CRC-32 checks catch changed or truncated model bytes
             return keras.models.load_model(model_file), json.loads(record)
@@ -164,13 +192,10 @@ def cached_training(name: str, train: Callable[[], tuple[keras.Model, dict]]) ->
             warnings.warn(
                 f"Cached model {model_file} cannot be loaded ({type(exc).__name__}): removed, training it again.",
                 CacheEntryDamaged,
-                stacklevel=2,
+                stacklevel=3,
             )
             model_file.unlink(missing_ok=True)
-    model, record = train()
-    atomic_write(model_file, model.save)
-    write_checked(record_file, json.dumps(record).encode())
-    return model, record
+    return None
 
 
 def train_with_sources(

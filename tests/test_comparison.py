@@ -111,6 +111,7 @@ def _row(rand, rand_ci, deletion, del_ci, ins_ci):
     return {
         "randomization_spearman_abs": {"mean": rand, "ci": rand_ci, "n": 20},
         "n_constant_randomized": 0,
+        "n_constant_trained": 0,
         "deletion_auc": {"mean": deletion, "ci": [deletion - 0.05, deletion + 0.05]},
         "insertion_auc": {"mean": 0.5, "ci": [0.45, 0.55]},
         "deletion_vs_random": {"difference": deletion - 0.5, "ci": del_ci},
@@ -124,7 +125,7 @@ def test_report_table_and_takeaways_follow_the_numbers():
     summary = {
         "A": _row(0.9, [0.85, 0.95], 0.40, [-0.12, -0.08], [0.02, 0.08]),  # survives randomisation
         "B": _row(0.1, [-0.1, 0.3], 0.35, [-0.18, -0.12], [0.03, 0.09]),  # passes both
-        "C": _row(0.2, [0.0, 0.4], 0.52, [-0.01, 0.05], [-0.03, 0.01]),  # not better than random
+        "C": {**_row(0.2, [0.0, 0.4], 0.52, [-0.01, 0.05], [-0.03, 0.01]), "n_constant_randomized": 4},  # not better
         "random": {"deletion_auc": {"mean": 0.5, "ci": [0.45, 0.55]}, "insertion_auc": {"mean": 0.45, "ci": None}},
     }
     results = {
@@ -139,8 +140,17 @@ def test_report_table_and_takeaways_follow_the_numbers():
             "steps": 10,
             "random_draws": 10,
             "baseline": "random",
-            "settings": {"ig_steps": 16},
+            "settings": {
+                "smooth_samples": 5,
+                "ig_steps": 16,
+                "scorecam_channels": 8,
+                "occlusion_patch": 32,
+                "occlusion_stride": 16,
+            },
             "summary": summary,
+            "randomization_threshold": 0.5,
+            "verdicts": comparison.verdicts(summary, ["A", "B", "C"]),
+            "method_differences": [],
         },
         "vgg19": {"weights": "RANDOM INIT", "note": "time only"},
     }
@@ -155,9 +165,72 @@ def test_report_table_and_takeaways_follow_the_numbers():
     }
     assert report_tables.method_comparison_tables(renamed, benchmarks)["rows"][0]["vgg19_ms"] == "500"
     assert tables["best_deletion"] == "B" and tables["least_randomization"] == "B"
-    first, second, third = tables["takeaways"]
-    assert first.startswith("A keeps") and "A and B beat" in second and "C does not" in second
-    assert third.startswith("Only B passes both") and "0.350" in third
+    first, second, third, fourth = tables["takeaways"]
+    assert "on 20 images, seeds 1, 2, 3), A keeps" in first and "not calibrated" in first
+    assert "A and B beat" in second and "C does not" in second
+    # the reduced settings are stated in the sentence that concludes from them
+    assert "On all 100 test images, with reduced settings (Score-CAM on each image's 8 largest-spread" in second
+    assert "occlusion with 32-pixel patches at stride 16, Integrated Gradients with 16 steps" in second
+    assert third == "Only B passes both checks under these settings."
+    assert fourth.endswith("counted apart: C (0 trained, 4 re-initialised).")
+    assert results["custom"]["verdicts"] == {
+        "survive": ["A"],
+        "sensitive": ["B", "C"],
+        "beat": ["A", "B"],
+        "both": ["B"],
+    }
+    # two methods pass both: the sentence gives their paired differences and the verdict from the Holm family
+    both = {**results["custom"]["verdicts"], "both": ["A", "B"]}
+    rows = [
+        {"a": "A", "b": "B", "curve": "deletion", "difference": -0.05, "ci": [-0.08, -0.02], "p_holm": 0.004,
+         "family_size": 2, "distinguishable": True},
+        {"a": "A", "b": "B", "curve": "insertion", "difference": 0.01, "ci": [-0.02, 0.04], "p_holm": 0.41,
+         "family_size": 2, "distinguishable": False},
+    ]  # fmt: skip
+    paired = {**results, "custom": {**results["custom"], "verdicts": both, "method_differences": rows}}
+    third = report_tables.method_comparison_tables(paired, benchmarks)["takeaways"][2]
+    assert third.startswith("Only A and B pass both checks under these settings.")
+    assert "A - B deletion AUC -0.050 [-0.080, -0.020], Holm p = 0.004" in third
+    assert (
+        "Holm over the 2 comparisons): A beats B on deletion; the other 1 comparison is not distinguishable." in third
+    )
+    rows[1].update(distinguishable=True, p_holm=0.0001)
+    third = report_tables.method_comparison_tables(paired, benchmarks)["takeaways"][2]
+    assert "Holm p < 0.001" in third and third.endswith("comparisons): A beats B on deletion and on insertion.")
+    for r in rows:
+        r["distinguishable"] = False
+    third = report_tables.method_comparison_tables(paired, benchmarks)["takeaways"][2]
+    assert third.endswith("no difference is distinguishable, so these data do not rank them.")
+
+
+def test_method_differences_are_one_holm_family_of_paired_auc_differences():
+    rng = np.random.default_rng(8)
+    steps = np.linspace(1, 0, 6)
+    flat = np.full((40, 6), 0.1)  # insertion: the same curve for both methods
+    curves = {  # "fast" loses the class evidence sooner on deletion than "slow"
+        "fast": {"deletion": steps**3 * rng.uniform(0.8, 1, (40, 1)), "insertion": flat},
+        "slow": {"deletion": steps**0.5 * rng.uniform(0.8, 1, (40, 1)), "insertion": flat},
+    }
+    rows = comparison.method_differences({"curves": curves}, ["fast", "slow"], n_boot=2000, seed=0)
+    assert [(r["a"], r["b"], r["curve"]) for r in rows] == [("fast", "slow", "deletion"), ("fast", "slow", "insertion")]
+    deletion, insertion = rows
+    assert deletion["difference"] < 0 and deletion["ci"][1] < 0 and deletion["distinguishable"]
+    assert insertion["difference"] == 0 and insertion["p"] == 1.0 and not insertion["distinguishable"]
+    assert all(r["family_size"] == 2 and r["p_holm"] >= r["p"] for r in rows)
+    assert comparison.method_differences({"curves": curves}, ["fast"]) == []
+
+
+def test_committed_verdicts_and_method_differences_are_recomputed_from_the_records():
+    from cnnlib import config
+
+    results = json.loads((config.RESULTS_DIR / "method_comparison.json").read_text())
+    record = json.loads((config.RESULTS_DIR / "method_comparison_per_image.json").read_text())["custom"]
+    custom = results["custom"]
+    assert custom["verdicts"] == comparison.verdicts(custom["summary"], results["methods"])
+    again = comparison.method_differences(
+        record, custom["verdicts"]["both"], results["n_boot"], results["provenance"]["seed"]
+    )
+    assert json.dumps(again, sort_keys=True) == json.dumps(custom["method_differences"], sort_keys=True)
 
 
 def test_committed_summary_is_recomputed_from_the_committed_per_image_records():

@@ -128,14 +128,16 @@ def test_paired_comparisons_from_the_predictions(statistics, predictions):
         assert row["ci"] == pytest.approx(list(st.newcombe_paired_interval(both, a_only, b_only, neither)), abs=1e-12)
         assert row["ci"][0] <= row["difference"] <= row["ci"][1]
         raw.append(row["p"])
-    order = np.argsort(raw)  # Holm, written out: step-down, running maximum, capped at 1
-    holm, running = [0.0] * len(raw), 0.0
-    for rank, i in enumerate(order):
-        running = max(running, min(1.0, (len(raw) - rank) * raw[i]))
-        holm[i] = running
-    assert [r["p_holm"] for r in statistics["comparisons"]] == pytest.approx(holm, rel=1e-12)
     primary = statistics["primary"]
     assert (statistics["comparisons"][0]["A"], statistics["comparisons"][0]["B"]) == (primary["A"], primary["B"])
+    assert statistics["comparisons"][0]["p_holm"] is None  # the primary is tested alone, outside the family
+    secondary = raw[1:]
+    order = np.argsort(secondary)  # Holm over the secondaries, written out: step-down, running maximum, capped at 1
+    holm, running = [0.0] * len(secondary), 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (len(secondary) - rank) * secondary[i]))
+        holm[i] = running
+    assert [r["p_holm"] for r in statistics["comparisons"][1:]] == pytest.approx(holm, rel=1e-12)
 
 
 def test_bootstraps_from_the_predictions(statistics, predictions):
@@ -153,6 +155,25 @@ def test_bootstraps_from_the_predictions(statistics, predictions):
         for stored, recomputed in ((by_level["images (seed 42)"], images), (by_level["seeds x images"], crossed)):
             assert stored["difference"] == pytest.approx(recomputed["difference"], abs=1e-12)
             assert stored["ci"] == pytest.approx(recomputed["ci"], abs=1e-12)
+
+
+def test_the_bootstraps_monte_carlo_error_from_the_predictions(statistics, predictions):
+    """The images level of the primary pair's endpoint spread, recomputed (the seeds x images level costs about
+    30 s and goes through the same function, tested in test_statistics.py)."""
+    primary, seeds = statistics["primary"], statistics["seeds"]
+    stored = statistics["bootstrap_monte_carlo"][f"images (seed {seeds[0]})"]
+    run = predictions["seeds"][str(seeds[0])]
+    again = st.endpoint_monte_carlo_sd(
+        st.paired_bootstrap,
+        _correct(run[primary["A"]]),
+        _correct(run[primary["B"]]),
+        stored["n_boot"],
+        stored["repeats"],
+    )
+    assert again["sd"] == pytest.approx(stored["sd"], abs=1e-12)
+    assert [r for pair in again["range"] for r in pair] == pytest.approx([r for pair in stored["range"] for r in pair])
+    assert (again["n_boot"], again["repeats"]) == (stored["n_boot"], stored["repeats"])
+    assert set(statistics["bootstrap_monte_carlo"]) == {f"images (seed {seeds[0]})", "seeds x images"}
 
 
 # --------------------------------------------------------------------------- against the reference

@@ -110,6 +110,14 @@ def test_mcnemar_family_rows():
     assert all(r["p_holm"] >= r["p"] for r in rows)
     with pytest.raises(KeyError, match="no predictions for"):
         st.mcnemar_family(correct, [("x", "vgg19")])
+    # the primary tested alone: the Holm family is the other pairs only (as the report's text defines it)
+    alone = st.mcnemar_family(correct, [("x", "y"), ("z", "x"), ("x", "x")], tested_alone=("x", "y"))
+    assert alone[0]["p_holm"] is None and alone[0]["family_size"] == 1
+    assert alone[0]["reject_holm"] == (alone[0]["p"] < 0.05)
+    assert [r["p_holm"] for r in alone[1:]] == pytest.approx(list(st.holm([r["p"] for r in alone[1:]])))
+    assert [r["family_size"] for r in alone[1:]] == [2, 2]
+    with pytest.raises(ValueError, match="not among the pairs"):
+        st.mcnemar_family(correct, [("x", "y")], tested_alone=("y", "x"))
     assert st.primary_comparison("arch3_transfer")["B"] == "vgg19"
     with pytest.raises(ValueError):
         st.primary_comparison("vgg19")
@@ -135,6 +143,46 @@ def test_bootstraps_reproducible_and_sensible():
     assert h["ci"][1] - h["ci"][0] > one["ci"][1] - one["ci"][0]
     with pytest.raises(ValueError, match="seeds, images"):
         st.hierarchical_bootstrap(a, b)
+
+
+def test_hierarchical_bootstrap_in_blocks_equals_all_draws_at_once():
+    """Blocks of 10,000 draws keep memory at (10,000, S, N): the same draws, the same interval, as one array."""
+    rng = np.random.default_rng(5)
+    a, b = rng.random((4, 60)) < 0.7, rng.random((4, 60)) < 0.6
+    d = a.astype(float) - b
+    draws = np.random.default_rng(3)
+    s_idx, i_idx = draws.integers(0, 4, (25_000, 4)), draws.integers(0, 60, (25_000, 60))
+    at_once = np.take_along_axis(d[s_idx], i_idx[:, None, :], axis=2).mean(axis=(1, 2))
+    assert st.hierarchical_bootstrap(a, b, n_boot=25_000, seed=3)["ci"] == st._percentile(at_once, 0.95)
+
+
+def test_endpoint_monte_carlo_error_shrinks_with_more_resamples():
+    rng = np.random.default_rng(6)
+    a, b = rng.random(80) < 0.7, rng.random(80) < 0.6
+    few = st.endpoint_monte_carlo_sd(st.paired_bootstrap, a, b, n_boot=200, repeats=12)
+    many = st.endpoint_monte_carlo_sd(st.paired_bootstrap, a, b, n_boot=20_000, repeats=12)
+    assert few["repeats"] == 12 and few["n_boot"] == 200
+    assert sum(many["sd"]) < sum(few["sd"])  # an endpoint's Monte Carlo error falls with the resamples
+    assert all(low <= high for low, high in few["range"])
+    first = st.paired_bootstrap(a, b, 200, 0)["ci"]
+    assert few["range"][0][0] <= first[0] <= few["range"][0][1]  # the repeats include seed 0's interval
+
+
+def test_paired_score_family_against_scipy_and_holm():
+    rng = np.random.default_rng(9)
+    base = rng.random(60)
+    comparisons = [
+        ("shifted", base + 0.05 + rng.normal(0, 0.02, 60), base),
+        ("noise", base + rng.normal(0, 0.02, 60), base),
+    ]
+    rows = st.paired_score_family(comparisons + [("same", base, base)], n_boot=2000, seed=1)
+    assert [r["comparison"] for r in rows] == ["shifted", "noise", "same"]
+    assert rows[0]["p"] == pytest.approx(sps.wilcoxon(comparisons[0][1] - base).pvalue)
+    assert [r["p_holm"] for r in rows] == pytest.approx(st.holm([r["p"] for r in rows]))
+    assert (
+        rows[0]["distinguishable"] and rows[0]["ci"][0] > 0 and rows[2]["p"] == 1.0 and not rows[2]["distinguishable"]
+    )
+    assert {r["family_size"] for r in rows} == {3}
 
 
 def test_t_interval_matches_scipy():

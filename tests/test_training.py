@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 
 import keras
 import numpy as np
@@ -113,26 +114,36 @@ def test_data_key_is_required_with_the_cache():
     assert not (config.cache_dir() / "models").exists()
 
 
-def test_two_runs_saving_the_same_model_at_once_both_succeed(monkeypatch):
-    """Run B trains and saves the same variant while run A is between its save and its rename."""
+def test_a_run_wanting_a_model_another_is_saving_waits_and_loads_it(monkeypatch):
+    """Run B (another process: cnnlib.idle_lane beside notebook 08) asks for the model while run A is between its
+    save and its rename: B waits on the cache's lock and loads A's model instead of training it again."""
     data = _tiny_data(n_per_class=2)
-    real_save, calls = keras.Model.save, []
+    real_save, saves, other = keras.Model.save, [], {}
 
-    def save_then_let_the_other_run_finish(self, path, *args, **kwargs):
+    def run_b():
+        other["model"], other["record"] = training.train_variant("arch1", data, QUICK, n_classes=3, data_key="shared")
+
+    def save_then_let_the_other_run_ask(self, path, *args, **kwargs):
         real_save(self, path, *args, **kwargs)
-        calls.append(str(path))
-        if len(calls) == 1:  # run A has written its temporary file; run B now does everything
-            training.train_variant("arch1", data, QUICK, n_classes=3, data_key="shared")
+        saves.append(str(path))
+        thread = threading.Thread(target=run_b)
+        thread.start()
+        thread.join(timeout=2.0)  # B cannot finish while A holds the lock
+        assert thread.is_alive()
+        other["thread"] = thread
 
-    monkeypatch.setattr(keras.Model, "save", save_then_let_the_other_run_finish)
+    monkeypatch.setattr(keras.Model, "save", save_then_let_the_other_run_ask)
     model, record = training.train_variant("arch1", data, QUICK, n_classes=3, data_key="shared")
-    assert len(calls) == 2 and calls[0] != calls[1]  # unique temporary names
+    other["thread"].join(timeout=60)
+    assert len(saves) == 1 and other["record"] == record  # trained and saved once
+    np.testing.assert_array_equal(
+        other["model"].get_layer("conv1").get_weights()[0], model.get_layer("conv1").get_weights()[0]
+    )
     folder = config.cache_dir() / "models"
-    assert sorted(p.suffix for p in folder.iterdir()) == [".json", ".keras"]  # no temporary left behind
+    assert sorted(p.suffix for p in folder.iterdir() if not p.name.startswith(".")) == [".json", ".keras"]
+    assert not list(folder.glob("*.tmp*"))  # no temporary left behind
     (record_file,) = folder.glob("*.json")
     assert json.loads(files.read_checked(record_file)) == record
-    again, _ = training.train_variant("arch1", data, QUICK, n_classes=3, data_key="shared")  # from the cache
-    np.testing.assert_array_equal(again.get_layer("conv1").get_weights()[0], model.get_layer("conv1").get_weights()[0])
 
 
 def test_unwritable_model_cache_is_output_not_writable():

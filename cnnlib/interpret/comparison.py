@@ -34,6 +34,7 @@ from cnnlib.interpret.occlusions import occlusion
 from cnnlib.interpret.scorecam import score_cam
 
 Explain = sanity.Explain
+CURVES = ("deletion", "insertion")  # lower AUC is better on deletion, higher on insertion
 METHOD_NAMES = (
     "Grad-CAM",
     "Grad-CAM++",
@@ -192,6 +193,54 @@ def summarize(record: Mapping, n_boot: int = 2_000, seed: int = 0) -> dict:
         rows[name] = row
     rows[baseline] = {f"{kind}_auc": _mean_interval(base_auc[kind], n_boot, seed) for kind in ("deletion", "insertion")}
     return rows
+
+
+RANDOMIZATION_THRESHOLD = 0.5  # |Spearman| after full re-initialisation: a convention (not calibrated)
+
+
+def verdicts(
+    summary: Mapping[str, Mapping], methods: Sequence[str], threshold: float = RANDOMIZATION_THRESHOLD
+) -> dict:
+    """Which methods pass which check, from ``summarize``'s rows (the one place this is decided).
+
+    Returns {"survive": the interval of |Spearman| after re-initialisation lies above ``threshold`` (the map
+    barely changed), "sensitive": it lies below, "beat": the method beats the random baseline on deletion and on
+    insertion (both paired intervals exclude 0 in its favour), "both": sensitive and beat}; each a list of names
+    in ``methods`` order.
+    """
+
+    def similarity(m: str) -> Mapping:
+        return summary[m]["randomization_spearman_abs"]
+
+    survive = [m for m in methods if similarity(m)["ci"] is not None and similarity(m)["ci"][0] > threshold]
+    sensitive = [m for m in methods if similarity(m)["ci"] is not None and similarity(m)["ci"][1] < threshold]
+    beat = [
+        m
+        for m in methods
+        if summary[m]["deletion_vs_random"]["ci"][1] < 0 and summary[m]["insertion_vs_random"]["ci"][0] > 0
+    ]
+    return {"survive": survive, "sensitive": sensitive, "beat": beat, "both": [m for m in sensitive if m in beat]}
+
+
+def method_differences(record: Mapping, methods: Sequence[str], n_boot: int = 10_000, seed: int = 0) -> list[dict]:
+    """Every pair of ``methods`` compared on the same images, deletion and insertion AUC, as one Holm family.
+
+    Args:
+        record: ``compare_methods(...)["per_image"]`` (or the stored record).
+        methods: the methods the conclusion is about (e.g. ``verdicts(...)["both"]``).
+        n_boot, seed: the paired bootstrap over images.
+
+    Returns:
+        ``statistics.paired_score_family`` rows (difference A - B of per-image AUCs, interval, Wilcoxon p, Holm p
+        over the 2 x pairs comparisons, "distinguishable"), each with "a", "b" and "curve" added; [] for fewer
+        than two methods.
+    """
+    aucs = {(m, kind): faithfulness.auc_per_image(record["curves"][m][kind]) for m in methods for kind in CURVES}
+    pairs = [(a, b, kind) for i, a in enumerate(methods) for b in methods[i + 1 :] for kind in CURVES]
+    rows = statistics.paired_score_family(
+        [(f"{a} - {b} ({kind})", aucs[a, kind], aucs[b, kind]) for a, b, kind in pairs], n_boot, seed
+    )
+    return [{"a": a, "b": b, "curve": kind, **row} for (a, b, kind), row in zip(pairs, rows)]
 
 
 def full_reinit_similarity(

@@ -1,0 +1,54 @@
+"""The README is a front door that cannot drift: its findings are the committed results' own sentences, every
+relative link in it and in docs/ resolves (anchors included), and it stays short."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from cnnlib import config, findings
+
+README = config.REPO_ROOT / "README.md"
+PAGES = [README, *sorted((config.REPO_ROOT / "docs").glob("*.md"))]
+LINK = re.compile(r"\]\(([^)\s]+)\)")
+
+
+def _anchor(heading: str) -> str:
+    """GitHub's anchor for a Markdown heading: lower case, punctuation dropped, spaces to hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def _anchors(page: Path) -> set[str]:
+    return {_anchor(line.lstrip("#")) for line in page.read_text().splitlines() if line.startswith("#")}
+
+
+def test_the_findings_are_the_committed_results_own_sentences():
+    text = README.read_text()
+    block = text.split("<!-- findings:", 1)[1].split("<!-- /findings -->", 1)[0].split("\n", 1)[1]
+    shown = [line[2:] for line in block.strip().splitlines()]
+    assert shown == findings.committed_headline(), "README findings differ: paste `python -m cnnlib.findings`"
+
+
+@pytest.mark.parametrize("page", PAGES, ids=[p.name for p in PAGES])
+def test_every_relative_link_resolves(page):
+    broken = []
+    for target in LINK.findall(page.read_text()):
+        if re.match(r"[a-z]+:", target):
+            continue  # http(s), mailto: not checked offline
+        path, _, anchor = target.partition("#")
+        resolved = (page.parent / path).resolve() if path else page
+        if not resolved.exists():
+            broken.append(f"{target} (no such file)")
+        elif anchor and resolved.suffix == ".md" and anchor not in _anchors(resolved):
+            broken.append(f"{target} (no heading #{anchor} in {resolved.name})")
+    assert not broken, f"{page.name}: {len(broken)} broken link(s): {broken}"
+
+
+def test_the_readme_is_a_front_door():
+    lines = README.read_text().splitlines()
+    assert len(lines) <= 160, f"README has {len(lines)} lines; move reference material to docs/"
+    linked = set(LINK.findall(README.read_text()))
+    missing = [p.name for p in PAGES[1:] if f"docs/{p.name}" not in linked]
+    assert not missing, f"docs pages the README does not link: {missing}"
