@@ -19,17 +19,17 @@ report: notebooks
 
 ## pdf: build report/report.pdf from results/ and figures/ only (no training)
 pdf: venv
-	$(BIN)/python -m cnnlib.report
+	$(BIN)/python -m cnnlib.report.pdf
 
-## notebooks: execute every notebook in place: 01-03 in order, then the rest two at a time (cnnlib/notebooks.py;
+## notebooks: execute every notebook in place: 01-03 in order, then the rest two at a time (cnnlib/run/notebooks.py;
 ## CNNLIB_NOTEBOOK_JOBS=1 runs them one by one; the files are the same bytes either way)
 notebooks: venv
-	$(BIN)/python -m cnnlib.notebooks $(NOTEBOOKS)
+	$(BIN)/python -m cnnlib.run.notebooks $(NOTEBOOKS)
 
-## compare: compare the outputs in this checkout with the committed ones (cnnlib/reproduction.py): floats within the
+## compare: compare the outputs in this checkout with the committed ones (cnnlib/run/reproduction.py): floats within the
 ## stated tolerance, counts, picks, decisions and printed numbers identical, figures within a pixel tolerance
 compare: venv
-	$(BIN)/python -m cnnlib.reproduction
+	$(BIN)/python -m cnnlib.run.reproduction
 
 ## compare-other-arithmetic: re-execute notebook 03 (the VGG19 path) in a scratch copy of this checkout under a second
 ## arithmetic (CNNLIB_ARITHMETIC=native: TensorFlow's own choice of kernels and threads for this CPU), compare with
@@ -41,31 +41,31 @@ compare-other-arithmetic: venv
 	rm -rf $(SCRATCH) && mkdir -p $(SCRATCH)
 	git ls-files -z --cached --others --exclude-standard | tar --null --ignore-failed-read -T - -cf - | tar -xf - -C $(SCRATCH)
 	cd $(SCRATCH) && env $(OTHER_ARITHMETIC) PYTHONPATH=$(SCRATCH) CNNLIB_CACHE_DIR=$(CURDIR)/.cache \
-		$(CURDIR)/$(BIN)/python -m cnnlib.notebooks notebooks/03_vgg19.ipynb
-	$(BIN)/python -m cnnlib.reproduction --candidate $(SCRATCH)
-	$(BIN)/python -m cnnlib.reproduction --plant-check $(SCRATCH)
+		$(CURDIR)/$(BIN)/python -m cnnlib.run.notebooks notebooks/03_vgg19.ipynb
+	$(BIN)/python -m cnnlib.run.reproduction --candidate $(SCRATCH)
+	$(BIN)/python -m cnnlib.run.reproduction --plant-check $(SCRATCH)
 	rm -rf $(SCRATCH)
 
 ## test: unit tests, then nbval re-executes every notebook and compares the outputs of every cell that does not
 ## train (cells tagged NBVAL_CHECK_OUTPUT: a cold run may print training-time warnings a warm one does not).
 ## Two chains run side by side (two make jobs; each test has its own cache folder): the other-classes test
 ## (one long chain of notebooks) and, beside it, the unit tests then nbval of notebooks 01-03 in order. Then
-## the later notebooks (and the explorer) two at a time, whole notebooks per worker, while cnnlib.idle_lane trains
+## the later notebooks (and the explorer) two at a time, whole notebooks per worker, while cnnlib.run.idle_lane trains
 ## notebook 08's runs ahead of it on whichever core is idle.
 # A cell may run for up to an hour: a limit against hangs (notebook 08's training cell takes about 20-25 minutes cold
 # on a 2-core AVX2 machine), not a timing test.
 NBVAL := --nbval-lax --nbval-current-env --nbval-cell-timeout=3600
 test: venv testdeps
 	$(MAKE) --no-print-directory -j 2 --output-sync=target test-other-classes test-unit-then-first-notebooks
-	$(BIN)/python -m cnnlib.idle_lane -- \
-		$(BIN)/python -m pytest $(NBVAL) -n 2 --dist loadscope $$($(BIN)/python -m cnnlib.notebooks --list --explorer | tail -n 1)
+	$(BIN)/python -m cnnlib.run.idle_lane -- \
+		$(BIN)/python -m pytest $(NBVAL) -n 2 --dist loadscope $$($(BIN)/python -m cnnlib.run.notebooks --list-part together --explorer)
 
 # the two chains of `make test` (output printed when each one ends)
 test-other-classes: venv testdeps
 	$(BIN)/python -m pytest -m notebooks tests
 test-unit-then-first-notebooks: venv testdeps
 	$(BIN)/python -m pytest -m "not notebooks" tests
-	$(BIN)/python -m pytest $(NBVAL) $$($(BIN)/python -m cnnlib.notebooks --list | head -n -1)
+	$(BIN)/python -m pytest $(NBVAL) $$($(BIN)/python -m cnnlib.run.notebooks --list-part in-order)
 
 ## lint: ruff (settings in pyproject.toml)
 lint: testdeps
@@ -83,7 +83,7 @@ unit: venv testdeps
 
 ## scale: the all-categories run (every class folder; 30 train incl. 5 val, <= 50 test per class); not part of report or test
 scale: venv
-	$(BIN)/python -m cnnlib.scale --record-benchmark
+	$(BIN)/python -m cnnlib.run.scale --record-benchmark
 
 venv: $(VENV)/.installed
 $(VENV)/.installed: requirements.txt pyproject.toml

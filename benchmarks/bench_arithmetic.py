@@ -64,9 +64,10 @@ def child(out: Path, quick: bool) -> None:
     """The workload: every part's arrays (saved) and seconds (printed as JSON)."""
     import numpy as np
 
-    from cnnlib import arithmetic, training
+    from cnnlib import arithmetic
     from cnnlib._tensorflow import keras, tf
-    from cnnlib.architectures import build_model
+    from cnnlib.models import training
+    from cnnlib.models.architectures import build_model
 
     n_train, epochs, n_vgg = (32, 1, 2) if quick else (250, 2, 8)  # 250: the training split's size
     rng = np.random.default_rng(0)

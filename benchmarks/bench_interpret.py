@@ -11,7 +11,9 @@ import json
 import numpy as np  # noqa: E402
 from timing import median_seconds  # noqa: E402
 
-from cnnlib import config, images, interpret, training, vgg19  # first: imports TensorFlow quietly
+from cnnlib import config, interpret  # first: imports TensorFlow quietly
+from cnnlib.data import images
+from cnnlib.models import training, vgg19
 
 REPEATS = 7
 

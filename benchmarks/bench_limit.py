@@ -12,8 +12,9 @@ from bench_perf import matmul_gflops
 from bench_vgg19 import extraction_speed
 from timing import update_benchmarks
 
-from cnnlib import images, vgg19
 from cnnlib._tensorflow import tf
+from cnnlib.data import images
+from cnnlib.models import vgg19
 
 
 def run(n_images: int = 32) -> dict:

@@ -3,7 +3,7 @@
     python benchmarks/bench_main_job.py [--refs BEFORE,AFTER] [--phases cold,warm] [--json FILE]
 
 Each commit is cloned into a temporary folder (sharing this checkout's `.venv`) and runs its own
-`make report` commands: its notebooks (`python -m cnnlib.notebooks` where the commit has it, else one
+`make report` commands: its notebooks (`python -m cnnlib.run.notebooks` where the commit has it, else one
 nbconvert call for all notebooks in order, as its Makefile did), then its PDF. First with an empty cache folder
 (cold: images decoded, models trained, VGG19 features computed), then with that cache present (warm).
 Peak memory is the largest sum of the resident memory of the job's whole process tree (sampled every
@@ -88,7 +88,7 @@ def _timed(cmd: list[str], cwd: Path, env: dict, log: Path | None = None) -> tup
 def _notebook_commands(root: Path, python: str) -> list[list[str]]:
     """The commit's own `make notebooks`: the stage runner where it exists, else one nbconvert call for all."""
     if (root / "cnnlib" / "notebooks.py").is_file():
-        return [[python, "-m", "cnnlib.notebooks"]]
+        return [[python, "-m", "cnnlib.run.notebooks"]]
     paths = sorted(p for p in (root / "notebooks").glob("[0-9][0-9]_*.ipynb") if not p.stem.endswith("_explore"))
     nbconvert = [python, "-m", "jupyter", "nbconvert", "--to", "notebook", "--inplace"]
     run = ["--execute", "--ExecutePreprocessor.timeout=1800", "--ExecutePreprocessor.record_timing=False"]
@@ -110,7 +110,7 @@ def run_commit(ref: str, phases: tuple[str, ...]) -> dict:
         out: dict = {"commit": commit[:12]}
         for phase in phases:
             wall = cpu = peak = 0.0
-            for cmd in _notebook_commands(root, python) + [[python, "-m", "cnnlib.report"]]:
+            for cmd in _notebook_commands(root, python) + [[python, "-m", "cnnlib.report.pdf"]]:
                 w, p, c = _timed(cmd, root, env)
                 wall, cpu, peak = wall + w, cpu + c, max(peak, p)
                 name = (

@@ -15,13 +15,16 @@ stored with the numbers; time scales linearly with them.
 
 from __future__ import annotations
 
+import functools
 import sys
 import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 from timing import median_seconds, update_benchmarks  # noqa: E402
 
-from cnnlib import architectures, config, interpret, results, training, vgg19  # first: imports TensorFlow quietly
+from cnnlib import config, interpret, methods
+from cnnlib.models import architectures, training, vgg19  # first: imports TensorFlow quietly
+from cnnlib.store import results
 
 SMOOTH_SAMPLES = 10
 # work per model: the custom network at the defaults; VGG19 (about 100x the compute) smaller, the same for both
@@ -72,24 +75,31 @@ def _time(fn, repeats: int) -> float:
 
 
 def _ours(model, layer, early, x, work, value_range) -> dict:
-    t, cap = 1, work["score_cam_channels"]
+    """{method key: a call timing it}, for every method of the method table whose kind can be timed on one image."""
+    t = 1
+    at = {"layer_cam": early}  # LayerCAM's case is an early layer, timed where tf-keras-vis's LayerCAM is
     patch, stride = work["occlusion_patch_stride"]
-    return {
-        "grad_cam": lambda: interpret.grad_cam(model, x, t, layer),
-        "grad_cam_plus_plus": lambda: interpret.grad_cam_plus_plus(model, x, t, layer),
-        "hires_cam": lambda: interpret.hires_cam(model, x, t, layer),
-        "layer_cam": lambda: interpret.layer_cam(model, x, t, early),
-        "score_cam": lambda: interpret.score_cam(model, x, t, layer, channels=cap),
-        "saliency": lambda: interpret.to_heatmap(interpret.saliency(model, x, t)),
-        "smooth_grad": lambda: interpret.to_heatmap(interpret.smooth_grad(model, x, t, samples=SMOOTH_SAMPLES)),
-        "integrated_gradients": lambda: interpret.to_heatmap(
-            interpret.integrated_gradients(model, x, t, steps=work["integrated_gradients_steps"]), "sum"
-        ),
-        "occlusion": lambda: interpret.occlusion(model, x, t, patch=patch, stride=stride),
-        "activation_maximisation": lambda: interpret.activation_maximisation(
-            model, 3, layer, steps=work["activation_maximisation_steps"], value_range=value_range
-        ),
+    settings = {  # the work sizes of WORK; every other method at its defaults
+        "score_cam": {"channels": work["score_cam_channels"]},
+        "smooth_grad": {"samples": SMOOTH_SAMPLES},
+        "integrated_gradients": {"steps": work["integrated_gradients_steps"]},
+        "occlusion": {"patch": patch, "stride": stride},
+        "activation_maximisation": {"steps": work["activation_maximisation_steps"], "value_range": value_range},
     }
+    reduce = {"integrated_gradients": "sum"}  # signed attributions: summed over colour (saliency: max |.|)
+    calls = {}
+    for method in methods.TABLE:
+        fn, kw = interpret.function_of(method), settings.get(method.key, {})
+        if method.kind == "class map":
+            calls[method.key] = functools.partial(fn, model, x, t, at.get(method.key, layer), **kw)
+        elif method.kind == "input attribution":
+            how = reduce.get(method.key, "max_abs")
+            calls[method.key] = lambda fn=fn, kw=kw, how=how: interpret.to_heatmap(fn(model, x, t, **kw), how)
+        elif method.kind == "score drop":
+            calls[method.key] = functools.partial(fn, model, x, t, **kw)
+        elif method.kind == "feature visualisation":
+            calls[method.key] = functools.partial(fn, model, 3, layer, **kw)
+    return calls
 
 
 def _theirs(model, layer, early, x, work, value_range) -> dict:

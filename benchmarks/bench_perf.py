@@ -20,7 +20,10 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from timing import median_seconds  # noqa: E402
 
-from cnnlib import config, data, images, results, vgg19  # first: imports TensorFlow quietly
+from cnnlib import config  # first: imports TensorFlow quietly
+from cnnlib.data import dataset, images
+from cnnlib.models import vgg19
+from cnnlib.store import results
 
 HERE = Path(__file__).resolve().parent
 
@@ -110,7 +113,7 @@ def parallel(variant: str = "arch3", seeds: tuple[int, int] = (42, 43)) -> dict:
 def run(with_parallel: bool = True) -> dict:
     split = images.load_project_split()
     root = split.root
-    manifest = data.read_manifest(config.SPLITS_DIR / "split_seed1.csv", config.CLASSES, config.SPLIT_SIZES)
+    manifest = dataset.read_manifest(config.SPLITS_DIR / "split_seed1.csv", config.CLASSES, config.SPLIT_SIZES)
     other = images.ProjectSplit(root, manifest, "", images.load_split(manifest, root))
     summary = {"feature_cache": feature_cache(split, other)}
     fp32 = matmul_gflops(tf.float32)

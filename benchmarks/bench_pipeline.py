@@ -17,7 +17,9 @@ from pathlib import Path
 
 from timing import median_seconds  # noqa: E402
 
-from cnnlib import architectures, config, images, training  # first: imports TensorFlow quietly
+from cnnlib import config
+from cnnlib.data import images
+from cnnlib.models import architectures, training  # first: imports TensorFlow quietly
 
 
 def image_loading(split) -> dict:

@@ -14,7 +14,10 @@ import time
 import keras  # noqa: E402
 from timing import median_seconds  # noqa: E402
 
-from cnnlib import config, evaluation, images, training, vgg19  # first: imports TensorFlow quietly
+from cnnlib import config  # first: imports TensorFlow quietly
+from cnnlib.data import images
+from cnnlib.models import training, vgg19
+from cnnlib.stats import evaluation
 
 REPEATS = 3
 BATCH = 32  # images per timed extraction run

@@ -14,7 +14,9 @@ tf.config.threading.set_intra_op_parallelism_threads(threads)  # must precede an
 tf.config.threading.set_inter_op_parallelism_threads(threads)
 import numpy as np  # noqa: E402
 
-from cnnlib import config, images, training  # noqa: E402
+from cnnlib import config  # noqa: E402
+from cnnlib.data import images  # noqa: E402
+from cnnlib.models import training  # noqa: E402
 
 split = images.load_project_split()
 for seed in seeds:

@@ -19,7 +19,7 @@ import bench_vgg19
 import bench_zoo
 
 from cnnlib import config
-from cnnlib.results import package_versions, update_benchmarks
+from cnnlib.store.results import package_versions, update_benchmarks
 
 
 def main() -> None:

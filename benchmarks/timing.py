@@ -20,7 +20,8 @@ def median_seconds(fn, repeats: int = 3, warmup: bool = False) -> float:
 
 def update_benchmarks(key: str, result: dict) -> None:
     """Store ``result`` under ``key`` in results/benchmarks.json, keeping every other key, and say so."""
-    from cnnlib import config, results
+    from cnnlib import config
+    from cnnlib.store import results
 
     path = results.update_benchmarks(key, result)
     print("updated", path.relative_to(config.REPO_ROOT), "key", key)

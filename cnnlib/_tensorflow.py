@@ -3,7 +3,7 @@
 TensorFlow 2.21 prints C++ notes at import time (oneDNN, "no CUDA drivers") before its log
 settings apply; in notebooks they would land in checked cell outputs. Modules that need
 TensorFlow import it from here (``from cnnlib._tensorflow import keras, tf``), so importing
-``cnnlib`` itself, or a module that needs no TensorFlow (``cnnlib.report``, ``cnnlib.config``),
+``cnnlib`` itself, or a module that needs no TensorFlow (``cnnlib.report.pdf``, ``cnnlib.config``),
 stays fast. Later log lines obey ``TF_CPP_MIN_LOG_LEVEL=3`` (set here unless the user set it).
 A failing import still raises its Python exception unchanged.
 """

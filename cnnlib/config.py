@@ -1,30 +1,11 @@
-"""Paths, defaults (classes, split sizes, Table 2 settings, seed) and environment settings.
+"""Paths, defaults (classes, split sizes, Table 2 settings, seed) and the environment settings.
 
-Every tunable default of the project lives here, so a notebook's parameters cell
-and the tests read the same values. Environment variables:
-
-- ``CNNLIB_DATA_DIR`` (alias ``CALTECH101_DIR``): folder holding ``<class>/<images>`` (or an
-  official ``101_ObjectCategories`` folder). Checked first when locating the images.
-- ``CNNLIB_CLASSES``: the class list of every notebook, the results and the report:
-  comma-separated folder names (``brain,ketch,...``) or ``all`` (every class folder found).
-  Unset: the reference's five classes. Papermill's ``-p CLASSES ...`` overrides it.
-- ``CNNLIB_OUTPUT_DIR``: where runs on another class list write (default ``<repo>/outputs``;
-  see ``cnnlib.artifacts``).
-- ``CNNLIB_PROFILE``: ``full`` (default; what CI and the committed outputs use)
-  or ``smoke`` (a few epochs, for a quick developer check).
-- ``CNNLIB_CACHE_DIR``: where decoded images, features, trained models and memoised results are
-  cached (default ``<repo>/.cache``).
-- ``CNNLIB_MEMO``: ``0`` recomputes every ``cnnlib.memo`` result instead of reading it back (default on).
-- ``CNNLIB_NOTEBOOK_JOBS``: notebooks ``make notebooks`` runs at once after 01-03 (default 2).
-- ``CNNLIB_VGG19_WEIGHTS``: VGG19 weights (see ``cnnlib.vgg19``).
-- ``CNNLIB_SKIP_BAD_IMAGES``: ``1`` leaves bad images (unreadable; official files that are
-  missing or altered; files that are not official) out of the split instead of stopping
-  (see ``cnnlib.images.check_images``).
-- ``CNNLIB_ALLOW_EXTRA_IMAGES``: ``1`` lets images that are not official Caltech-101 files into
-  the split of a reference class (a user's own additions); by default they stop the run.
-
-A variable that is set must have a valid value: an empty or unknown value raises
-``SettingError`` naming the variable and the allowed values (unset means the default).
+Every tunable default of the project lives here, so a notebook's parameters cell and the tests read the same
+values. The ``CNNLIB_*`` environment settings are declared once, in ``SETTINGS`` (name, default, allowed values,
+effect): the error for an invalid value and the table in ``docs/settings.md`` (``settings_markdown``) are made
+from it, and reading an undeclared setting is an error. A variable that is set must have a valid value: an
+empty or unknown value raises ``SettingError`` naming the variable and the allowed values (unset means the
+default).
 """
 
 from __future__ import annotations
@@ -47,7 +28,7 @@ EXAMPLE_CLASS = "scorpion"  # the reference's example image class (used when it 
 SPLIT_SIZES: dict[str, int] = {"train": 50, "val": 10, "test": 20}  # images per class
 SPLITS: tuple[str, ...] = tuple(SPLIT_SIZES)
 SEED = 42
-# Notebook 08's repeats (its parameters' defaults; cnnlib.idle_lane trains the same runs ahead of it).
+# Notebook 08's repeats (its parameters' defaults; cnnlib.run.idle_lane trains the same runs ahead of it).
 STATISTICS_SEEDS: tuple[int, ...] = (42, 43, 44, 45, 46)  # training seeds on the committed split
 SPLIT_SEEDS: tuple[int, ...] = (42, 1, 2)  # split seeds, each trained with SEED
 IMAGE_SIZE = 224  # pixels, square
@@ -80,11 +61,138 @@ class SettingError(ValueError):
     """An environment setting has an empty or unknown value; the message names it and the allowed values."""
 
 
+@dataclass(frozen=True)
+class Setting:
+    """One environment setting.
+
+    Attributes:
+        name: the variable, ``CNNLIB_...``.
+        default: what unset means, as a user reads it.
+        allowed: the valid values, as the error message and ``docs/settings.md`` say them.
+        effect: what it changes (one sentence or two; Markdown).
+        alias: another name for the same setting, or None.
+    """
+
+    name: str
+    default: str
+    allowed: str
+    effect: str
+    alias: str | None = None
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "CNNLIB_DATA_DIR",
+        "`data/raw/`, else the official archive is downloaded there",
+        "a folder of `<class>/<images>` (or an official `101_ObjectCategories` folder)",
+        "where the images are (see [where the images come from](data.md#where-the-images-come-from), and "
+        "[your own images](data.md#use-it-on-your-own-images))",
+        alias="CALTECH101_DIR",
+    ),
+    Setting(
+        "CNNLIB_CLASSES",
+        "the reference's five classes",
+        "comma-separated class folder names (at least two), or `all`",
+        'the class list of every notebook, the results and the report; papermill\'s `-p CLASSES "a,b"` overrides it',
+    ),
+    Setting(
+        "CNNLIB_OUTPUT_DIR",
+        "`outputs/`",
+        "a folder",
+        "where a run on another class list writes its executed notebooks, results, figures, split and PDF, under "
+        "`<folder>/<label>/` (never committed; the label names the classes)",
+    ),
+    Setting(
+        "CNNLIB_PROFILE",
+        "`full`",
+        "`full` or `smoke`",
+        "`full`: CI and the committed outputs; `smoke`: 3 epochs, a quick check that overwrites `results/` and "
+        '`figures/` with outputs labelled `"profile": "smoke"` (restore them with `git checkout results '
+        "figures`)",
+    ),
+    Setting(
+        "CNNLIB_VGG19_WEIGHTS",
+        "Keras's ImageNet weights (downloaded once)",
+        "the path of the ImageNet notop `.h5` file, or `random` (the labelled fallback)",
+        "the VGG19 weights (see [VGG19 weights](data.md#vgg19-weights-which-ones-and-how-you-can-tell))",
+    ),
+    Setting(
+        "CNNLIB_CACHE_DIR",
+        "`.cache/`",
+        "a folder",
+        "cache for decoded images, VGG19 features, trained models and memoised results (`make clean-cache` empties it)",
+    ),
+    Setting(
+        "CNNLIB_MEMO",
+        "on",
+        "one of 1, true, yes, 0, false, no",
+        "`0`: recompute every result `cnnlib.store.memo` would read back (its key covers the code, inputs, "
+        "weights and versions)",
+    ),
+    Setting(
+        "CNNLIB_ARITHMETIC",
+        "`pinned`",
+        "`pinned` (the same trained networks on every x86-64 CPU) or `native` (the CPU's fastest kernels)",
+        "`pinned`: the same kernels and thread split on any x86-64 CPU with AVX2, so the same trained networks "
+        "(VGG19 activations within tolerance; see [Same numbers on any CPU](reproducibility.md)); `native`: "
+        "TensorFlow's own kernels and every core, faster on big machines, numbers of that machine only (recorded "
+        "in every results file)",
+    ),
+    Setting(
+        "CNNLIB_NOTEBOOK_JOBS",
+        "2",
+        "a whole number >= 1",
+        "notebooks `make notebooks` runs at once after 01-03 (`1` runs them one by one, with the same files)",
+    ),
+    Setting(
+        "CNNLIB_SKIP_BAD_IMAGES",
+        "no",
+        "one of 1, true, yes, 0, false, no",
+        "`1`: leave unreadable, damaged or unofficial images out and count them; otherwise the run stops and "
+        "lists every one",
+    ),
+    Setting(
+        "CNNLIB_ALLOW_EXTRA_IMAGES",
+        "no",
+        "one of 1, true, yes, 0, false, no",
+        "`1`: accept image files in the reference classes that are not official Caltech-101 files (listed in a "
+        "warning)",
+    ),
+)
+
+
+def setting(name: str) -> Setting:
+    """The declaration of ``name`` (or of the setting it is an alias of); KeyError for an undeclared one."""
+    for declared in SETTINGS:
+        if name in (declared.name, declared.alias):
+            return declared
+    raise KeyError(f"{name} is not a declared setting; declare it in cnnlib.config.SETTINGS.")
+
+
+def invalid(name: str, value: str) -> SettingError:
+    """The error for ``name=value``: the allowed values and the default, from the setting's declaration."""
+    declared = setting(name)
+    allowed = declared.allowed.replace("`", "")
+    return SettingError(
+        f"{name}={value!r} is not a valid value; use {allowed}, or unset it (= {declared.default.replace('`', '')})."
+    )
+
+
+def settings_markdown() -> str:
+    """The settings table of ``docs/settings.md``: one row per setting (``tests/test_readme.py`` compares them)."""
+    rows = ["| variable | unset | allowed | effect |", "|---|---|---|---|"]
+    for s in SETTINGS:
+        name = f"`{s.name}`" + (f" (alias `{s.alias}`)" if s.alias else "")
+        rows.append(f"| {name} | {s.default} | {s.allowed} | {s.effect} |")
+    return "\n".join(rows)
+
+
 _TRUE, _FALSE = ("1", "true", "yes"), ("0", "false", "no")
 
 
 def env_setting(name: str, env: Mapping[str, str] | None = None) -> str | None:
-    """Value of environment variable ``name`` (stripped), None when unset; set but empty is an error."""
+    """Value of the declared setting ``name`` (stripped), None when unset; set but empty is an error."""
+    setting(name)  # KeyError for an undeclared setting: each one is declared once, in SETTINGS
     env = os.environ if env is None else env
     if name not in env:
         return None
@@ -103,25 +211,21 @@ def env_flag(name: str, env: Mapping[str, str] | None = None) -> bool:
         return False
     if value.lower() in _TRUE:
         return True
-    raise SettingError(
-        f"{name}={value!r} is not a valid value; use one of {', '.join(_TRUE + _FALSE)}, or unset it (= no)."
-    )
+    raise invalid(name, value)
 
 
 def memo_enabled(env: Mapping[str, str] | None = None) -> bool:
-    """``CNNLIB_MEMO``: read deterministic results back from the cache (``cnnlib.memo``); unset means yes."""
+    """``CNNLIB_MEMO``: read deterministic results back from the cache (``cnnlib.store.memo``); unset means yes."""
     return env_setting("CNNLIB_MEMO", env) is None or env_flag("CNNLIB_MEMO", env)
 
 
 def notebook_jobs(env: Mapping[str, str] | None = None) -> int:
-    """``CNNLIB_NOTEBOOK_JOBS``: notebooks run at once after 01-03 by ``cnnlib.notebooks`` (default 2)."""
+    """``CNNLIB_NOTEBOOK_JOBS``: notebooks run at once after 01-03 by ``cnnlib.run.notebooks`` (default 2)."""
     value = env_setting("CNNLIB_NOTEBOOK_JOBS", env)
     if value is None:
         return 2
     if not value.isdigit() or int(value) < 1:
-        raise SettingError(
-            f"CNNLIB_NOTEBOOK_JOBS={value!r} is not a valid value; use a whole number >= 1, or unset it (= 2)."
-        )
+        raise invalid("CNNLIB_NOTEBOOK_JOBS", value)
     return int(value)
 
 
@@ -130,9 +234,7 @@ def profile_name(env: Mapping[str, str] | None = None) -> str:
     value = env_setting("CNNLIB_PROFILE", env)
     name = "full" if value is None else value.lower()
     if name not in PROFILES:
-        raise SettingError(
-            f"CNNLIB_PROFILE={value!r} is not a known profile; use one of {sorted(PROFILES)}, or unset it (= full)."
-        )
+        raise invalid("CNNLIB_PROFILE", value)
     return name
 
 
@@ -154,7 +256,7 @@ def cache_dir(env: Mapping[str, str] | None = None) -> Path:
 def classes_setting(env: Mapping[str, str] | None = None) -> list[str] | str:
     """The class list from ``CNNLIB_CLASSES``: a list of names, ``"all"``, or the reference's five.
 
-    ``"all"`` is resolved against the image folder by ``cnnlib.data.resolve_classes``.
+    ``"all"`` is resolved against the image folder by ``cnnlib.data.locate.resolve_classes``.
     """
     value = env_setting("CNNLIB_CLASSES", env)
     if value is None:

@@ -82,5 +82,5 @@ def write_checksums(root: Path, path: Path) -> Path:
 
 
 @pytest.fixture
-def dataset(tmp_path) -> Path:
+def image_folder(tmp_path) -> Path:
     return make_dataset(tmp_path / "images")

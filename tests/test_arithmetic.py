@@ -10,8 +10,9 @@ import sys
 
 import pytest
 
-from cnnlib import arithmetic, config, results
+from cnnlib import arithmetic, config
 from cnnlib.config import SettingError
+from cnnlib.store import results
 
 
 def _pinned_values() -> dict[str, str]:
@@ -80,7 +81,7 @@ def test_a_library_loaded_before_the_pin_is_recorded():
 
 def test_report_summary_names_the_mode_and_what_it_guarantees():
     pinned = arithmetic.describe(_pinned_values())
-    assert "same bytes on any x86-64 CPU with AVX2" in arithmetic.summary(pinned)
+    assert "trained networks and decisions the same bytes on x86-64 CPUs with AVX2" in arithmetic.summary(pinned)
     native = arithmetic.describe({"CNNLIB_ARITHMETIC": "native"})
     assert arithmetic.summary(native).startswith("native") and "same CPU model" in arithmetic.summary(native)
     assert "not recorded" in arithmetic.summary(None)

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from cnnlib import config, findings
+from cnnlib import config
+from cnnlib.report import findings
 
 README = config.REPO_ROOT / "README.md"
 PAGES = [README, *sorted((config.REPO_ROOT / "docs").glob("*.md"))]
@@ -28,7 +29,23 @@ def test_the_findings_are_the_committed_results_own_sentences():
     text = README.read_text()
     block = text.split("<!-- findings:", 1)[1].split("<!-- /findings -->", 1)[0].split("\n", 1)[1]
     shown = [line[2:] for line in block.strip().splitlines()]
-    assert shown == findings.committed_headline(), "README findings differ: paste `python -m cnnlib.findings`"
+    assert shown == findings.committed_headline(), "README findings differ: paste `python -m cnnlib.report.findings`"
+
+
+def test_the_settings_page_is_the_settings_table_and_every_setting_read_is_declared():
+    """docs/settings.md shows ``config.SETTINGS`` as generated; every ``CNNLIB_*`` name the code spells is declared
+    there (so an error message, the docs and the reader cannot disagree on a setting's values)."""
+    page = (config.REPO_ROOT / "docs" / "settings.md").read_text()
+    assert config.settings_markdown() in page, "docs/settings.md differs: paste config.settings_markdown()"
+    spelled = set()
+    for path in (config.REPO_ROOT / "cnnlib").rglob("*.py"):
+        spelled |= set(re.findall(r"\b(CNNLIB_[A-Z0-9_]+|CALTECH101_DIR)\b", path.read_text()))
+    undeclared = sorted(n for n in spelled if n not in {s.name for s in config.SETTINGS} | {"CALTECH101_DIR"})
+    assert not undeclared, f"settings the code reads but config.SETTINGS does not declare: {undeclared}"
+    with pytest.raises(KeyError, match="CNNLIB_NOPE is not a declared setting"):
+        config.env_setting("CNNLIB_NOPE", {})
+    with pytest.raises(config.SettingError, match=r"CNNLIB_NOTEBOOK_JOBS='0' is not a valid value; use a whole"):
+        config.notebook_jobs({"CNNLIB_NOTEBOOK_JOBS": "0"})
 
 
 @pytest.mark.parametrize("page", PAGES, ids=[p.name for p in PAGES])

@@ -18,6 +18,8 @@ see ``score_source``) and accepts layers inside nested models by path ("vgg19/bl
 - ``activation_max``: feature visualisation by optimisation for a channel or a class.
 """
 
+from collections.abc import Callable
+
 import cnnlib._tensorflow  # noqa: F401  (first: TensorFlow's import-time C++ notes silenced, log level set)
 from cnnlib.interpret.activation_max import activation_maximisation
 from cnnlib.interpret.cam import cam_raw, grad_cam_plus_plus, hires_cam, layer_cam
@@ -45,6 +47,7 @@ from cnnlib.interpret.view import ExplainError, last_conv_layer, score_source
 
 __all__ = [
     "ExplainError",
+    "function_of",
     "activation_maximisation",
     "argmax_patches",
     "cam_raw",
@@ -79,3 +82,8 @@ __all__ = [
     "top_k_patches",
     "upsample_maps",
 ]
+
+
+def function_of(method) -> Callable:
+    """The function of ``method``, an entry of the method table (``cnnlib.methods.TABLE``): ``interpret.<key>``."""
+    return globals()[method.key]

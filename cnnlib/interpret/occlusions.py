@@ -16,9 +16,9 @@ from collections.abc import Sequence
 import numpy as np
 
 from cnnlib._tensorflow import keras, tf
-from cnnlib.forward import in_fixed_batches
 from cnnlib.interpret.cam import target_tuple
 from cnnlib.interpret.view import view
+from cnnlib.models.forward import in_fixed_batches
 
 __all__ = ["occlusion", "patch_positions"]
 

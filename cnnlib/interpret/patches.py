@@ -8,10 +8,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from cnnlib._tensorflow import keras
-from cnnlib.forward import in_fixed_batches
 from cnnlib.interpret.feature_maps import activations_function, feature_maps
 from cnnlib.interpret.view import resolve_layer, view
-from cnnlib.receptive_field import dependency_boxes
+from cnnlib.models.forward import in_fixed_batches
+from cnnlib.models.receptive_field import dependency_boxes
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,7 @@ def channel_maxima_of_layers(
     about 0.22 GB less peak memory than 16, which took 0.6 GB less than 32, all at the same speed); the
     maxima do not depend on the batch size (the same bits, tested).
     """
-    from cnnlib import feature_cache  # the cache needs config; interpret itself does not
+    from cnnlib.models import feature_cache  # the cache needs config; interpret itself does not
 
     probe = activations_function(model, layer_names)
     channels = [int(view(model).outputs[resolve_layer(model, name)].shape[-1]) for name in layer_names]

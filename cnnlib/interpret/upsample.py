@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from cnnlib._tensorflow import keras, tf
-from cnnlib.receptive_field import field_centres
+from cnnlib.models.receptive_field import field_centres
 
 UPSAMPLING = ("aligned", "resize")
 

@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from cnnlib._tensorflow import keras, tf
-from cnnlib.model_graph import (
+from cnnlib.models.model_graph import (
     ExplainError,
     iter_layers,
     output_layer,

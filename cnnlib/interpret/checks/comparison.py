@@ -1,0 +1,371 @@
+"""Which explanation to believe: every method through the same sanity and faithfulness checks.
+
+A *method* is ``explain(model, inputs (N, H, W, C) float32, targets int (N,)) -> (N, H, W)`` maps on the
+input grid (the ``sanity.Explain`` signature). ``adapters`` builds the compared methods of the method table
+(``cnnlib.methods``) in that shape; ``compare_methods`` runs, for one model and one image set:
+
+- cascading randomisation (``sanity.cascade_over_seeds``; Spearman with and without |.|, SSIM, constant
+  maps counted, several re-initialisation seeds), summarised at the *full* re-initialisation (every
+  listed layer fresh), where a method that depends on the learned weights should have lost its map;
+- deletion / insertion curves (``faithfulness.deletion_insertion``) per image, against a smooth random
+  baseline (``faithfulness.random_baseline``), with paired bootstrap intervals per method (its mean AUC)
+  and for its difference from the baseline (``faithfulness.auc_differences``);
+
+``time_methods`` measures milliseconds per image of each method (wall clock, first call excluded by a warm-up
+on one image so that graph tracing is not counted); it is kept apart from ``compare_methods``, whose results
+are reproducible while a timing is not (the notebooks show the timings of ``benchmarks/bench_methods.py``).
+
+``summarize`` rebuilds the summary from the per-image records alone, so a stored record can be checked.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+
+import numpy as np
+
+from cnnlib import interpret, methods
+from cnnlib._tensorflow import keras
+from cnnlib.interpret.checks import faithfulness, sanity
+from cnnlib.interpret.gradients import to_heatmap
+from cnnlib.interpret.guided_backprop import one_hot_scores
+from cnnlib.stats import bootstrap
+from cnnlib.store import memo
+
+Explain = sanity.Explain
+CURVES = ("deletion", "insertion")  # lower AUC is better on deletion, higher on insertion
+METHOD_NAMES = tuple(method.name for method in methods.compared())  # the ten, in the method table's order
+
+
+def _per_image_target(fn: Callable[..., np.ndarray], **kwargs) -> Explain:
+    """An explain function from ``fn(model, inputs, targets (sequence of K), **kwargs) -> (N, K, ...)``:
+    each image gets the map of its own target (one call for all distinct targets)."""
+
+    def explain(model, inputs, targets):
+        classes = sorted({int(t) for t in targets})
+        maps = np.asarray(fn(model, np.asarray(inputs, np.float32), classes, **kwargs))
+        return maps[np.arange(len(inputs)), [classes.index(int(t)) for t in targets]]
+
+    explain.__name__ = getattr(fn, "__name__", "explain")
+    return explain
+
+
+def _gradient_heatmap(fn: Callable[..., np.ndarray], reduce: str, **kwargs) -> Explain:
+    """(N, H, W) heat maps from an input attribution ``fn`` (N, K, H, W, C), reduced over colour by ``reduce``.
+
+    The gradient methods compute each target on its own (the same batches whatever the other targets), so
+    one target at a time gives the same bits as all at once while holding one (N, H, W, C) array, not K.
+    """
+
+    def explain(model, inputs, targets):
+        inputs, targets = np.asarray(inputs, np.float32), np.asarray(targets, int)
+        heat = np.empty(inputs.shape[:3], np.float32)
+        for target in sorted(set(targets.tolist())):
+            rows = targets == target
+            heat[rows] = to_heatmap(np.asarray(fn(model, inputs, [target], **kwargs))[rows, 0], reduce)
+        return heat
+
+    explain.__name__ = getattr(fn, "__name__", "explain")
+    return explain
+
+
+def _class_guided_maps(fn: Callable[..., np.ndarray]) -> Explain:
+    """(N, H, W) maps from a "guided gradient" ``fn``: |guided gradient of each image's target class score|,
+    summed over colour (as ``sanity.guided_backprop_maps``)."""
+
+    def explain(model, inputs, targets):
+        return np.abs(fn(model, inputs, None, weights=one_hot_scores(model, targets))).sum(axis=-1)
+
+    explain.__name__ = getattr(fn, "__name__", "explain")
+    return explain
+
+
+def adapter(method: methods.MethodEntry, layer_name: str | None = None, **settings) -> Explain:
+    """``method`` (a method-table entry) as ``explain(model, inputs, targets) -> (N, H, W)``, built from its kind.
+
+    "class map": each image's own target at ``layer_name`` (None: the last convolution), in [0, 1];
+    "input attribution": max over colour of |attribution| per pixel, each map scaled to [0, 1] ("max_abs");
+    "score drop": the signed drop of the target's score (units of the score); "guided gradient": sum over colour
+    of |guided gradient of the target's score|. ``settings`` are the function's keyword arguments.
+    """
+    function = interpret.function_of(method)
+    if method.kind == "class map":
+        return _per_image_target(function, layer_name=layer_name, **settings)
+    if method.kind == "input attribution":
+        return _gradient_heatmap(function, "max_abs", **settings)
+    if method.kind == "score drop":
+        return _per_image_target(function, **settings)
+    if method.kind == "guided gradient":
+        return _class_guided_maps(function)
+    raise ValueError(f"method {method.name!r} is of kind {method.kind!r}, which gives no per-image map to compare.")
+
+
+def adapters(
+    layer_name: str | None = None,
+    smooth_samples: int = 25,
+    ig_steps: int = 64,
+    scorecam_channels: int | None = None,
+    occlusion_patch: int = 32,
+    occlusion_stride: int = 16,
+    seed: int = 0,
+) -> dict[str, Explain]:
+    """The compared methods of the method table as ``explain(model, inputs, targets) -> (N, H, W)``, in its order.
+
+    Each is ``adapter(method, layer_name, ...)`` with the settings its table entry names
+    (``comparison_settings``): ``scorecam_channels`` caps the channels Score-CAM scores per image (None: all),
+    ``smooth_samples`` and ``seed`` set SmoothGrad, ``ig_steps`` Integrated Gradients, ``occlusion_patch`` (a
+    square of zeros) and ``occlusion_stride`` the occlusion.
+    """
+    settings = {
+        "smooth_samples": smooth_samples,
+        "ig_steps": ig_steps,
+        "scorecam_channels": scorecam_channels,
+        "occlusion_patch": occlusion_patch,
+        "occlusion_stride": occlusion_stride,
+        "seed": seed,
+    }
+    return {
+        method.name: adapter(method, layer_name, **{k: settings[s] for k, s in method.comparison_settings.items()})
+        for method in methods.compared()
+    }
+
+
+def _checked_maps(name: str, explain: Explain, model: keras.Model, inputs: np.ndarray, targets: np.ndarray):
+    maps = np.asarray(explain(model, inputs, targets), np.float32)
+    if maps.shape != np.shape(inputs)[:3]:
+        raise ValueError(
+            f"method {name!r} returned maps of shape {maps.shape}; expected (N, H, W) = {np.shape(inputs)[:3]}."
+        )
+    return maps
+
+
+def method_maps(
+    model: keras.Model, inputs: np.ndarray, targets: np.ndarray, methods: Mapping[str, Explain]
+) -> dict[str, np.ndarray]:
+    """{method: (N, H, W) float32 maps} of every method on ``inputs`` (N, H, W, C), ``targets`` int (N,).
+
+    A method whose maps are not (N, H, W) is named in a ``ValueError``. TensorFlow's retracing notes are muted.
+    """
+    inputs, targets = np.asarray(inputs, np.float32), np.asarray(targets, int)
+    with sanity._one_function_per_copy():  # a new batch size retraces once per method: expected, muted
+        return {name: _checked_maps(name, explain, model, inputs, targets) for name, explain in methods.items()}
+
+
+def time_methods(
+    model: keras.Model, inputs: np.ndarray, targets: np.ndarray, methods: Mapping[str, Explain]
+) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+    """``method_maps`` and wall-clock milliseconds per image of each method.
+
+    Each method first runs on one image (graph tracing and compilation are not counted).
+    """
+    inputs, targets = np.asarray(inputs, np.float32), np.asarray(targets, int)
+    maps, ms = {}, {}
+    with sanity._one_function_per_copy():
+        for name, explain in methods.items():
+            explain(model, inputs[:1], targets[:1])
+            start = time.perf_counter()
+            maps[name] = _checked_maps(name, explain, model, inputs, targets)
+            ms[name] = 1000 * (time.perf_counter() - start) / len(inputs)
+    return maps, ms
+
+
+def _mean_interval(values: np.ndarray, n_boot: int, seed: int) -> dict:
+    """Mean of per-image values (NaN left out) and its bootstrap 95% interval over images."""
+    v = np.asarray(values, float)
+    v = v[~np.isnan(v)]
+    if len(v) < 2:
+        return {"mean": float(v.mean()) if len(v) else None, "ci": None, "n": int(len(v))}
+    result = bootstrap.paired_bootstrap(v, np.zeros_like(v), n_boot, seed)
+    return {"mean": result["difference"], "ci": result["ci"], "n": int(len(v))}
+
+
+def summarize(record: Mapping, n_boot: int = 2_000, seed: int = 0) -> dict:
+    """The summary table from a per-image record (``compare_methods(...)["per_image"]``): one row per method.
+
+    Row: "randomization_spearman_abs" / "randomization_spearman" / "randomization_ssim" at full re-initialisation
+    ({"mean", "ci", "n"}; per image the mean over seeds, images whose maps were constant for every seed left out),
+    "n_constant_randomized" (seed x image pairs) and "n_constant_trained", "deletion_auc" / "insertion_auc"
+    ({"mean", "ci", "n"}), "deletion_vs_random" / "insertion_vs_random" (paired bootstrap of AUC(method) -
+    AUC(random baseline)). Timings are not part of it (they differ from run to run).
+    """
+    baseline = record["baseline"]
+    base_auc = {
+        kind: faithfulness.auc_per_image(record["curves"][baseline][kind]) for kind in ("deletion", "insertion")
+    }
+    rows = {}
+    for name in record["methods"]:
+        cascade = record["cascade"][name]
+        row = {}
+        for key in ("spearman_abs", "spearman", "ssim"):
+            full = np.array(cascade[key], float)[:, -1]  # (seeds, N) at full re-initialisation; None -> NaN
+            counted = (~np.isnan(full)).sum(axis=0)
+            per_image = np.where(counted > 0, np.nansum(full, axis=0) / np.maximum(counted, 1), np.nan)
+            row[f"randomization_{key}"] = _mean_interval(per_image, n_boot, seed)
+        row["n_constant_randomized"] = int(np.sum(np.asarray(cascade["constant_randomized"], bool)[:, -1]))
+        row["n_constant_trained"] = int(np.sum(cascade["constant_trained"]))
+        for kind in ("deletion", "insertion"):
+            auc = faithfulness.auc_per_image(record["curves"][name][kind])
+            row[f"{kind}_auc"] = _mean_interval(auc, n_boot, seed)
+            row[f"{kind}_vs_random"] = bootstrap.paired_bootstrap(auc, base_auc[kind], n_boot, seed)
+        rows[name] = row
+    rows[baseline] = {f"{kind}_auc": _mean_interval(base_auc[kind], n_boot, seed) for kind in ("deletion", "insertion")}
+    return rows
+
+
+RANDOMIZATION_THRESHOLD = 0.5  # |Spearman| after full re-initialisation: a convention (not calibrated)
+
+
+def verdicts(
+    summary: Mapping[str, Mapping], methods: Sequence[str], threshold: float = RANDOMIZATION_THRESHOLD
+) -> dict:
+    """Which methods pass which check, from ``summarize``'s rows (the one place this is decided).
+
+    Returns {"survive": the interval of |Spearman| after re-initialisation lies above ``threshold`` (the map
+    barely changed), "sensitive": it lies below, "beat": the method beats the random baseline on deletion and on
+    insertion (both paired intervals exclude 0 in its favour), "both": sensitive and beat}; each a list of names
+    in ``methods`` order.
+    """
+
+    def similarity(m: str) -> Mapping:
+        return summary[m]["randomization_spearman_abs"]
+
+    survive = [m for m in methods if similarity(m)["ci"] is not None and similarity(m)["ci"][0] > threshold]
+    sensitive = [m for m in methods if similarity(m)["ci"] is not None and similarity(m)["ci"][1] < threshold]
+    beat = [
+        m
+        for m in methods
+        if summary[m]["deletion_vs_random"]["ci"][1] < 0 and summary[m]["insertion_vs_random"]["ci"][0] > 0
+    ]
+    return {"survive": survive, "sensitive": sensitive, "beat": beat, "both": [m for m in sensitive if m in beat]}
+
+
+def method_differences(record: Mapping, methods: Sequence[str], n_boot: int = 10_000, seed: int = 0) -> list[dict]:
+    """Every pair of ``methods`` compared on the same images, deletion and insertion AUC, as one Holm family.
+
+    Args:
+        record: ``compare_methods(...)["per_image"]`` (or the stored record).
+        methods: the methods the conclusion is about (e.g. ``verdicts(...)["both"]``).
+        n_boot, seed: the paired bootstrap over images.
+
+    Returns:
+        ``bootstrap.paired_score_family`` rows (difference A - B of per-image AUCs, interval, Wilcoxon p, Holm p
+        over the 2 x pairs comparisons, "distinguishable"), each with "a", "b" and "curve" added; [] for fewer
+        than two methods.
+    """
+    aucs = {(m, kind): faithfulness.auc_per_image(record["curves"][m][kind]) for m in methods for kind in CURVES}
+    pairs = [(a, b, kind) for i, a in enumerate(methods) for b in methods[i + 1 :] for kind in CURVES]
+    rows = bootstrap.paired_score_family(
+        [(f"{a} - {b} ({kind})", aucs[a, kind], aucs[b, kind]) for a, b, kind in pairs], n_boot, seed
+    )
+    return [{"a": a, "b": b, "curve": kind, **row} for (a, b, kind), row in zip(pairs, rows)]
+
+
+def full_reinit_similarity(
+    model: keras.Model,
+    inputs: np.ndarray,
+    targets: np.ndarray,
+    methods: Mapping[str, Explain],
+    layers: Sequence[str],
+    seeds: Sequence[int],
+    trained_maps: Mapping[str, np.ndarray] | None = None,
+) -> dict[str, dict[str, np.ndarray]]:
+    """The last step of the cascade alone: every layer in ``layers`` re-initialised at once, per seed.
+
+    Same output as ``sanity.cascade_over_seeds`` with one step: {method: {"spearman", "spearman_abs", "ssim",
+    "constant_randomized": (S, 1, N), "constant_trained": (N,)}}, at 1/len(layers) of its cost.
+    ``trained_maps`` (the trained model's maps, when already computed) are reused.
+    """
+    return sanity.cascade_over_seeds(
+        model, inputs, targets, methods, layers, seeds, steps=[len(layers) - 1], trained_maps=trained_maps
+    )
+
+
+def compare_methods(
+    model: keras.Model,
+    images: np.ndarray,
+    targets: np.ndarray,
+    methods: Mapping[str, Explain],
+    layers_top_down: Sequence[str],
+    *,
+    seeds: Sequence[int] = (42, 43, 44),
+    steps: int = 20,
+    random_draws: int = 10,
+    seed: int = 0,
+    n_boot: int = 2_000,
+    cascade_images: Sequence[int] | None = None,
+    full_cascade: bool = True,
+    images_per_batch: int = 25,
+    to_inputs: Callable[[np.ndarray], np.ndarray] = lambda x: np.asarray(x, np.float32),
+    cache: bool = False,
+) -> dict:
+    """Randomisation and faithfulness of every method on one model and image set.
+
+    ``images`` (N, H, W, C) in pixel space, ``targets`` int (N,), ``to_inputs`` pixels -> model inputs.
+    Randomisation runs on the images ``cascade_images`` (indices; None: all), every step of the cascade
+    (``sanity.cascade_over_seeds``) or, with ``full_cascade=False``, only the full re-initialisation
+    (``full_reinit_similarity``). Faithfulness uses all images; ``images_per_batch`` images' curves
+    share one ``predict`` call (fewer calls: less per-call overhead).
+    Returns {"summary": ``summarize`` rows, "per_image": JSON-able record (cascade per method as
+    ``sanity.similarity_record`` with (seeds, steps, n) lists, deletion / insertion curves (N, steps + 1)
+    per method and for the random baseline)}, reproducible bit for bit (timings: ``time_methods``). With
+    ``cache`` the maps, the randomisation and the curves come from ``cnnlib.store.memo`` when the same code, model,
+    images and settings ran before.
+    """
+    run = memo.call if cache else (lambda function, *args, **kwargs: function(*args, **kwargs))
+    if random_draws < 10:
+        raise ValueError(f"the smooth random baseline needs at least 10 draws to be stable; got {random_draws}.")
+    targets = np.asarray(targets, int)
+    inputs = to_inputs(images)
+    maps = run(method_maps, model, inputs, targets, methods)
+    chosen = np.arange(len(images)) if cascade_images is None else np.asarray(cascade_images, int)
+    sub_maps = {name: m[chosen] for name, m in maps.items()}
+    if full_cascade:
+        # the trained model's maps are already computed: the cascade reuses them instead of recomputing
+        reuse = {
+            name: (lambda m, x, t, name=name: sub_maps[name] if m is model else methods[name](m, x, t))
+            for name in methods
+        }
+        cascade = run(
+            sanity.cascade_over_seeds, model, inputs[chosen], targets[chosen], reuse, layers_top_down, list(seeds)
+        )
+    else:
+        cascade = run(
+            full_reinit_similarity,
+            model,
+            inputs[chosen],
+            targets[chosen],
+            methods,
+            layers_top_down,
+            list(seeds),
+            sub_maps,
+        )
+    settings = dict(to_inputs=to_inputs, steps=steps, seed=seed, images_per_batch=images_per_batch)
+    ordered = {name: maps[name] for name in methods}
+    curves = run(faithfulness.curves_of_maps, model, images, ordered, targets, **settings)  # blur computed once
+    baseline = f"random (smooth, {random_draws} draws)"
+    curves[baseline] = run(
+        faithfulness.random_baseline,
+        model,
+        images,
+        targets,
+        draws=random_draws,
+        seed=seed,
+        to_inputs=to_inputs,
+        steps=steps,
+        images_per_batch=images_per_batch,
+    )
+    record = {
+        "methods": list(methods),
+        "baseline": baseline,
+        "layers_top_down": list(layers_top_down),
+        "cascade_steps": "every step" if full_cascade else "full re-initialisation only",
+        "cascade_images": chosen.tolist(),
+        "seeds": list(seeds),
+        "steps": steps,
+        "random_draws": random_draws,
+        "n_images": int(len(images)),
+        "cascade": {name: sanity.similarity_record(per_image) for name, per_image in cascade.items()},
+        "curves": {name: faithfulness.curves_record(c) for name, c in curves.items()},
+    }
+    return {"summary": summarize(record, n_boot, seed), "per_image": record}

@@ -1,0 +1,46 @@
+"""Activation maximisation: raises its objective on average, and the same seed gives the same image."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import small_models
+
+from cnnlib import interpret
+
+
+def _channel_mean(model, image, layer, channel):
+    return float(interpret.feature_maps(model, image[None], [layer])[layer][0, ..., channel].mean())
+
+
+@pytest.mark.parametrize("layer, channel", [("conv3", None), (None, 2)])
+def test_objective_rises_on_average_and_the_seed_fixes_the_image(layer, channel):
+    model = small_models.project("arch3")
+    if channel is None:  # a channel that is alive on the grey start image (random weights: many are not)
+        grey = np.full((1, 224, 224, 3), 127.5, np.float32)
+        channel = int(np.argmax(interpret.feature_maps(model, grey, [layer])[layer][0].mean(axis=(0, 1))))
+    image, trace = interpret.activation_maximisation(model, channel, layer, steps=64, seed=1)
+    assert image.shape == (224, 224, 3) and image.min() >= 0 and image.max() <= 255
+    blocks = trace.reshape(4, 16).mean(axis=1)  # the objective under random jitter and scaling, 16-step means
+    assert np.all(np.diff(blocks) > 0), blocks
+    start, _ = interpret.activation_maximisation(model, channel, layer, steps=1, step_size=0.0, seed=1)
+    if layer is None:
+        final, initial = interpret.class_scores(model, np.stack([image, start]), channel)
+    else:
+        final, initial = _channel_mean(model, image, layer, channel), _channel_mean(model, start, layer, channel)
+    assert final > initial
+    again, trace_again = interpret.activation_maximisation(model, channel, layer, steps=64, seed=1)
+    np.testing.assert_array_equal(again, image)
+    np.testing.assert_array_equal(trace_again, trace)
+    other, _ = interpret.activation_maximisation(model, channel, layer, steps=64, seed=2)
+    assert np.abs(other - image).mean() > 1.0
+
+
+def test_bad_targets_are_refused():
+    model = small_models.project("arch3")
+    with pytest.raises(ValueError, match="64 channels in layer 'conv4'; 64 does not exist"):
+        interpret.activation_maximisation(model, 64, "conv4")
+    with pytest.raises(ValueError, match="There are 5 classes; -1 does not exist"):
+        interpret.activation_maximisation(model, -1)
+    with pytest.raises(ValueError, match="Need steps >= 1 and value_range low < high; got steps=0"):
+        interpret.activation_maximisation(model, 0, "conv4", steps=0)

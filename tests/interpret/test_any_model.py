@@ -1,0 +1,231 @@
+"""Explanations for any Keras classifier: current weights, pre-softmax scores, nested layers, guided rules."""
+
+from __future__ import annotations
+
+import warnings
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from cnnlib import interpret
+from cnnlib.interpret import view
+from cnnlib.interpret.checks import sanity
+from cnnlib.models import architectures, training
+
+# ----------------------------------------------------------------------------- maps follow the weights
+
+
+def _images(n=2, seed=0, size=224):
+    return np.random.default_rng(seed).uniform(0, 255, (n, size, size, 3)).astype(np.float32)
+
+
+METHODS = {
+    "feature_maps": lambda m, x: interpret.feature_maps(m, x, ["conv3"])["conv3"],
+    "patches": lambda m, x: np.array(
+        [(p.image, p.row, p.col, p.activation) for p in interpret.top_k_patches(m, x, "conv3", [1], k=2)[1]]
+    ),
+    "argmax_patches": lambda m, x: np.array([p.activation for p in interpret.argmax_patches(m, x, "conv3", [0, 1])]),
+    "guided_backprop": lambda m, x: interpret.guided_backprop(m, x, "conv3", channel=1),
+    "grad_cam": lambda m, x: interpret.grad_cam(m, x, [0, 2]),
+    "guided_grad_cam": lambda m, x: interpret.guided_grad_cam(m, x, 1),
+    "sanity_guided_maps": lambda m, x: sanity.guided_backprop_maps(m, x, np.array([0, 3])),
+}
+
+
+@pytest.mark.parametrize("method", list(METHODS))
+def test_every_method_follows_set_weights_and_fit(method):
+    explain = METHODS[method]
+    training.set_seed(0)
+    model = architectures.build_model("arch2")
+    x = _images()
+    before = explain(model, x)
+    training.set_seed(1)
+    other = architectures.build_model("arch2")
+    model.set_weights(other.get_weights())
+    after = explain(model, x)
+    np.testing.assert_allclose(after, explain(other, x), rtol=1e-5, atol=1e-6)
+    assert not np.allclose(before, after)
+    # a short fit changes the weights in place: maps must equal a fresh model carrying them
+    model.compile(optimizer=keras.optimizers.SGD(0.01), loss="sparse_categorical_crossentropy")
+    model.fit(x, np.array([0, 3]), epochs=1, verbose=0)
+    fresh = architectures.build_model("arch2")
+    fresh.set_weights(model.get_weights())
+    np.testing.assert_allclose(explain(model, x), explain(fresh, x), rtol=1e-4, atol=1e-5)
+
+
+# ----------------------------------------------------------------------------- class scores before softmax
+
+
+def _dense_head(kind: str, seed: int = 0) -> keras.Model:
+    """Conv -> GAP -> 3 classes, with the softmax fused, as a Softmax layer, an Activation, or absent."""
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input((16, 16, 3))
+    x = keras.layers.Conv2D(4, 3, activation="relu", name="conv")(inputs)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    if kind == "fused":
+        return keras.Model(inputs, keras.layers.Dense(3, activation="softmax", name="predictions")(x))
+    logits = keras.layers.Dense(3, name="scores")(x)
+    if kind == "softmax_layer":
+        return keras.Model(inputs, keras.layers.Softmax()(logits))
+    if kind == "activation":
+        return keras.Model(inputs, keras.layers.Activation("softmax")(logits))
+    return keras.Model(inputs, logits)
+
+
+@pytest.mark.parametrize("kind", ["fused", "softmax_layer", "activation", "logits"])
+def test_scores_are_found_before_softmax_without_touching_the_model(kind):
+    model = _dense_head(kind)
+    config_before = model.get_config()
+    x = np.random.default_rng(0).uniform(-1, 1, (2, 16, 16, 3)).astype(np.float32)
+    dense = model.layers[-1] if kind in ("fused", "logits") else model.layers[-2]
+    # hand computation: d z_c / d A = w_c / (h w) for GAP -> Dense, so Grad-CAM = ReLU(A @ w_c) / (h w)
+    acts = keras.Model(model.input, model.get_layer("conv").output)(x).numpy()
+    kernel = dense.get_weights()[0]
+    expected = np.maximum(np.einsum("nhwk,k->nhw", acts, kernel[:, 1]), 0) / (acts.shape[1] * acts.shape[2])
+    np.testing.assert_allclose(interpret.grad_cam_raw(model, x, 1, "conv"), expected, rtol=1e-4, atol=1e-7)
+    assert "logits" in interpret.score_source(model) or "softmax" in interpret.score_source(model)
+    assert model.get_config() == config_before
+    np.testing.assert_allclose(
+        model(x).numpy().sum(axis=1), 1.0 if kind != "logits" else model(x).numpy().sum(1), rtol=1e-5
+    )
+
+
+def test_explicit_score_layer_and_missing_conv_layer():
+    model = _dense_head("activation")
+    assert "explicit" in interpret.score_source(model, "scores")
+    x = np.random.default_rng(1).uniform(-1, 1, (1, 16, 16, 3)).astype(np.float32)
+    np.testing.assert_allclose(
+        interpret.grad_cam_raw(model, x, 0, "conv", score_layer="scores"),
+        interpret.grad_cam_raw(model, x, 0, "conv"),
+        rtol=1e-6,
+    )
+    inputs = keras.Input((8,))
+    dense_only = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(inputs))
+    with pytest.raises(interpret.ExplainError, match="no convolution layer"):
+        interpret.grad_cam(dense_only, np.zeros((1, 8), np.float32), 0)
+    with pytest.raises(interpret.ExplainError, match="has no layer 'nope'"):
+        interpret.grad_cam(model, x, 0, "nope")
+
+
+# ----------------------------------------------------------------------------- guided rules
+
+
+def _one_activation(layer_or_name) -> keras.Model:
+    inputs = keras.Input((1, 4, 1))
+    pre = keras.layers.Conv2D(1, 1, use_bias=False, kernel_initializer="ones", name="c")(inputs)
+    act = layer_or_name if isinstance(layer_or_name, keras.layers.Layer) else keras.layers.Activation(layer_or_name)
+    return keras.Model(inputs, keras.layers.Conv2D(1, 1, use_bias=False, kernel_initializer="ones", name="o")(act(pre)))
+
+
+@pytest.mark.parametrize("activation", [keras.layers.ReLU(max_value=6.0), "relu6"])
+def test_clipped_relu_gets_the_guided_rule_for_a_clipped_relu(activation):
+    model = _one_activation(activation)
+    x = np.array([-1.0, 2.0, 6.5, 3.0], np.float32).reshape(1, 1, 4, 1)
+    weights = np.array([1.0, 1.0, 1.0, -1.0], np.float32).reshape(1, 1, 4, 1)  # negative dy at column 3
+    guided = interpret.guided_backprop(model, x, "o", weights=weights).reshape(-1)
+    # passes only where dy > 0 and 0 < x < 6: column 1
+    np.testing.assert_array_equal(guided, [0.0, 1.0, 0.0, 0.0])
+    np.testing.assert_allclose(interpret.guided_copy(model)(x).numpy(), model(x).numpy())
+
+
+def test_activation_without_guided_rule_warns_once_and_keeps_its_gradient():
+    model = _one_activation("gelu")
+    x = np.array([-1.0, 2.0, 0.5, 3.0], np.float32).reshape(1, 1, 4, 1)
+    weights = np.ones((1, 1, 4, 1), np.float32)
+    view._warned.discard("gelu")
+    with pytest.warns(UserWarning, match="gelu keep their ordinary gradient"):
+        guided = interpret.guided_backprop(model, x, "o", weights=weights)
+    xt = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(xt)
+        out = tf.reduce_sum(model(xt))
+    np.testing.assert_allclose(guided, tape.gradient(out, xt).numpy(), rtol=1e-5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        interpret.guided_backprop(_one_activation("gelu"), x, "o", weights=weights)  # no second warning
+
+
+# ----------------------------------------------------------------------------- nested models
+
+
+def _nested(seed=0):
+    keras.utils.set_random_seed(seed)
+    base = keras.applications.VGG16(include_top=False, weights=None, input_shape=(48, 48, 3))
+    inputs = keras.Input((48, 48, 3))
+    x = keras.layers.GlobalAveragePooling2D()(base(inputs))
+    nested = keras.Model(inputs, keras.layers.Dense(3, activation="softmax", name="predictions")(x))
+    # the same network, flat
+    flat_in = keras.Input((48, 48, 3))
+    y = flat_in
+    for layer in base.layers[1:]:
+        y = layer.__class__.from_config(layer.get_config())(y)
+    y = keras.layers.GlobalAveragePooling2D()(y)
+    flat = keras.Model(flat_in, keras.layers.Dense(3, activation="softmax", name="predictions")(y))
+    flat.set_weights(nested.get_weights())
+    return nested, flat
+
+
+def test_nested_layers_by_path_equal_the_flat_network():
+    nested, flat = _nested()
+    x = np.random.default_rng(2).uniform(-50, 50, (2, 48, 48, 3)).astype(np.float32)
+    assert interpret.last_conv_layer(nested) == "vgg16/block5_conv3"
+    np.testing.assert_allclose(
+        interpret.grad_cam_raw(nested, x, [0, 2], "vgg16/block5_conv3"),
+        interpret.grad_cam_raw(flat, x, [0, 2], "block5_conv3"),
+        rtol=1e-4,
+        atol=1e-6,
+    )
+    np.testing.assert_allclose(interpret.grad_cam(nested, x, 1), interpret.grad_cam(flat, x, 1), rtol=1e-4, atol=1e-5)
+    by_name = interpret.feature_maps(nested, x, ["block3_conv1"])["block3_conv1"]  # unique name, found inside
+    np.testing.assert_allclose(by_name, interpret.feature_maps(flat, x, ["block3_conv1"])["block3_conv1"], rtol=1e-5)
+    np.testing.assert_allclose(
+        interpret.guided_backprop(nested, x, "vgg16/block4_conv1", channel=3),
+        interpret.guided_backprop(flat, x, "block4_conv1", channel=3),
+        rtol=1e-4,
+        atol=1e-6,
+    )
+    ours = interpret.top_k_patches(nested, x, "vgg16/block4_conv1", [3], k=2)[3]
+    theirs = interpret.top_k_patches(flat, x, "block4_conv1", [3], k=2)[3]
+    assert [(p.image, p.row, p.col, p.box) for p in ours] == [(p.image, p.row, p.col, p.box) for p in theirs]
+
+
+# ----------------------------------------------------------------------------- Grad-CAM alignment
+
+
+def _valid_net():
+    keras.utils.set_random_seed(0)
+    return architectures.build_model("arch3")
+
+
+def test_single_hot_cell_peaks_at_its_field_centre():
+    from cnnlib.models import receptive_field as rf
+
+    model = _valid_net()
+    layer = interpret.last_conv_layer(model)
+    field = rf.receptive_field(model, layer)
+    h = model.get_layer(layer).output.shape[1]
+    for row, col in [(0, 0), (h - 1, 2), (h // 2, h - 1)]:
+        cell = np.zeros((h, h), np.float32)
+        cell[row, col] = 1.0
+        up = interpret.upsample_maps(cell, model, layer, "aligned")
+        centre = (field.offset + (field.size - 1) / 2 + field.jump * np.array([row, col])).round().astype(int)
+        assert up[tuple(centre)] == up.max() == 1.0  # the peak sits on the neuron's field centre
+        # one jump further towards the middle of the image the next centre is reached: the heat is gone
+        inward = np.clip(centre + np.where(np.array([row, col]) < h / 2, field.jump, -field.jump), 0, 223)
+        assert up[tuple(inward)] == 0.0
+        plain = interpret.upsample_maps(cell, model, layer, "resize")
+        if (row, col) == (0, 0):
+            assert plain[tuple(centre)] < 0.5  # the plain resize puts the edge cell at the image corner instead
+
+
+def test_aligned_equals_plain_resize_on_vgg19():
+    keras.utils.set_random_seed(0)
+    base = keras.applications.VGG19(include_top=False, weights=None, input_shape=(224, 224, 3))
+    maps = np.random.default_rng(0).uniform(0, 1, (2, 14, 14)).astype(np.float32)
+    np.testing.assert_allclose(
+        interpret.upsample_maps(maps, base, "block5_conv4", "aligned"),
+        interpret.upsample_maps(maps, base, "block5_conv4", "resize"),
+        atol=1e-5,
+    )
