@@ -92,6 +92,7 @@ def activation_maximisation(
     model: keras.Model,
     channel: int,
     layer_name: str | None = None,
+    *,
     steps: int = 128,
     seed: int = 0,
     step_size: float = 0.01,
@@ -103,8 +104,36 @@ def activation_maximisation(
 ) -> tuple[np.ndarray, np.ndarray]:
     """(image (H, W, C) in the model's input units, objective at each step (steps,)) for one channel or class.
 
-    ``value_range``: the input's valid range ((0, 255) for the project's networks, which rescale inside;
-    about (-124, 152) for VGG19's ``preprocess`` output).
+    Gradient ascent from a seeded image (mid-range grey plus 5% Gaussian noise) under random jitter and scaling, with a
+    Gaussian blur every ``blur_every`` steps and a clip to ``value_range`` after every step; the whole loop is one
+    compiled graph with the model's current weights, and the same seed gives the same image.
+
+    Args:
+        model: a Keras 3 model with one image input and one output.
+        channel: 0-based index of the target: a channel of ``layer_name`` (objective: its mean activation over the
+            positions of an (h, w, channels) layer, or its value for a dense one) or, with ``layer_name=None``, a class
+            (objective: its score before softmax, found by ``score_source``).
+        layer_name: path or unique name of a layer with a 2-D (units) or (h, w, channels) output; None: the class
+            scores.
+        steps: ascent steps.
+        seed: seed of the start image (``numpy.random.default_rng``) and of every step's random transform.
+        step_size: each step moves the image by ``step_size`` x the value range x the gradient / its standard deviation.
+        jitter: the largest random shift (``tf.roll``), in pixels, each way.
+        scale: (low, high) range of the random zoom factor (the zoomed image cropped or padded back).
+        blur_every: steps between Gaussian blurs; 0 (or less): no blur.
+        blur_sigma: standard deviation of the blur, in pixels.
+        value_range: (low, high), the input's valid range ((0, 255) for the project's networks, which rescale inside;
+            about (-124, 152) for VGG19's ``preprocess`` output).
+
+    Returns:
+        (image, trace): the image float32 (H, W, C) in the model's input units, within ``value_range``; the objective
+        float32 (steps,) at each step, measured on that step's transformed image before its update.
+
+    Raises:
+        ValueError: if ``channel`` is outside 0..channels-1 (or 0..classes-1), the layer's output is neither 2-D nor
+            (h, w, channels), ``steps`` < 1, or ``value_range`` is not low < high.
+        ExplainError: if ``layer_name`` is unknown or ambiguous, or ``model`` cannot be copied (see ``view.view``: not
+            one image input and one output, a subclassed model, a layer used twice).
     """
     layer_path = None if layer_name is None else resolve_layer(model, layer_name)
     target = view(model).scores if layer_path is None else view(model).outputs[layer_path]

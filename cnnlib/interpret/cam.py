@@ -104,11 +104,43 @@ def cam_raw(
     targets: int | Sequence[int],
     weighting: str = "gradcam",
     layer_name: str | None = None,
+    *,
     score_layer: str | None = None,
     relu: bool = True,
     alpha_sum_to_one: bool = False,
 ) -> np.ndarray:
-    """Unnormalised CAM at the layer's resolution: (N, K, h, w), or (N, h, w) for one target (int)."""
+    """Unnormalised CAM at the layer's resolution: (N, K, h, w), or (N, h, w) for one target (int).
+
+    sum_k w_k A_k over the layer's channels, then a ReLU (unless ``relu=False``), with the weights w built from the
+    gradients g of the class score with respect to the activations A; all targets from one forward pass.
+
+    Args:
+        model: a Keras 3 classifier with one image input and one output; its current weights are used.
+        inputs: float32 (N, H, W, C) images in the model's input units (uint8-range pixels for the custom networks,
+            which rescale inside; ``vgg19.preprocess`` output for VGG19).
+        targets: class indices: one int gives (N, h, w); a sequence of K gives (N, K, h, w), in its order.
+        weighting: "gradcam" (w_k = spatial mean of g_k), "gradcam++" (w_k = sum_ij alpha_k(i, j) ReLU(g_k(i, j))),
+            "hirescam" (w = g, element-wise) or "layercam" (w = ReLU(g), element-wise); see the module docstring.
+        layer_name: path (``"vgg19/block5_conv4"``) or unique name of a layer with an (h, w, channels) output; None: the
+            last convolution layer (``last_conv_layer``).
+        score_layer: path or unique name of a layer whose output (N, classes) is taken as the class scores; None: the
+            class scores before softmax, found by ``score_source``.
+        relu: apply the final ReLU; False keeps the signed map.
+        alpha_sum_to_one: "gradcam++" only: rescale alpha to sum 1 over the positions of each channel, as the authors'
+            code and tf-keras-vis do.
+
+    Returns:
+        float32 maps at the layer's resolution, unscaled: >= 0 with ``relu``, signed without; for "gradcam", "hirescam"
+        and "layercam" in units of the class score (gradient x activation). (N, h, w) for one target, (N, K, h, w) for K
+        targets.
+
+    Raises:
+        ValueError: if ``weighting`` is not one of ``WEIGHTINGS``, a target is outside 0..classes-1
+            (or ``targets`` is empty), or the layer's output is not (h, w, channels).
+        ExplainError: if a layer name is unknown or ambiguous, ``layer_name=None`` and the model has no convolution
+            layer, or ``model`` cannot be copied (see ``view.view``: not one image input and one output, a subclassed
+            model, a layer used twice).
+    """
     if weighting not in WEIGHTINGS:
         raise ValueError(f"weighting={weighting!r}: choose one of {WEIGHTINGS}.")
     path = cam_layer(model, layer_name)
@@ -120,7 +152,7 @@ def cam_raw(
 
 def _cam(model, inputs, targets, weighting, layer_name, score_layer, upsample, **options) -> np.ndarray:
     path = cam_layer(model, layer_name)
-    raw = cam_raw(model, inputs, targets, weighting, path, score_layer, **options)
+    raw = cam_raw(model, inputs, targets, weighting, path, score_layer=score_layer, **options)
     return raw if upsample is None else upsample_maps(raw, model, path, upsample)
 
 
@@ -129,11 +161,41 @@ def grad_cam_plus_plus(
     inputs: np.ndarray,
     targets: int | Sequence[int],
     layer_name: str | None = None,
+    *,
     score_layer: str | None = None,
     upsample: str | None = "aligned",
     alpha_sum_to_one: bool = False,
 ) -> np.ndarray:
-    """Grad-CAM++ on the input grid scaled to [0, 1] ((N, K, H, W) or (N, H, W)); ``upsample=None``: raw (.., h, w)."""
+    """Grad-CAM++ on the input grid scaled to [0, 1] ((N, K, H, W) or (N, H, W)); ``upsample=None``: raw (.., h, w).
+
+    Args:
+        model: a Keras 3 classifier with one image input and one output; its current weights are used.
+        inputs: float32 (N, H, W, C) images in the model's input units (uint8-range pixels for the custom networks,
+            which rescale inside; ``vgg19.preprocess`` output for VGG19).
+        targets: class indices: one int gives (N, H, W); a sequence of K gives (N, K, H, W), in its order (with
+            ``upsample=None``: (N, h, w) and (N, K, h, w)).
+        layer_name: path (``"vgg19/block5_conv4"``) or unique name of a layer with an (h, w, channels) output; None: the
+            last convolution layer (``last_conv_layer``).
+        score_layer: path or unique name of a layer whose output (N, classes) is taken as the class scores; None: the
+            class scores before softmax, found by ``score_source``.
+        upsample: how the maps reach the input grid: "aligned" (along the receptive fields) or "resize" (the plain
+            bilinear resize), see ``upsample_maps``; None: no upsampling, the raw maps at the layer's resolution.
+        alpha_sum_to_one: rescale alpha to sum 1 over the positions of each channel, as the authors' code and
+            tf-keras-vis do.
+
+    Returns:
+        float32: upsampled, (N, H, W) for one target or (N, K, H, W) for K, each map scaled to [0, 1] by its own maximum
+        (an all-zero map stays zero); with ``upsample=None``, (N, h, w) or (N, K, h, w) at the layer's resolution, >= 0
+        and unscaled.
+
+    Raises:
+        ValueError: if a target is outside 0..classes-1 (or ``targets`` is empty), the layer's output is not
+            (h, w, channels), or ``upsample`` is not "aligned", "resize" or None.
+        ExplainError: if a layer name is unknown or ambiguous, ``layer_name=None`` and the model has no convolution
+            layer, ``model`` cannot be copied (see ``view.view``: not one image input and one output, a subclassed
+            model, a layer used twice), or (upsampled "aligned") the receptive fields cannot be computed
+            (``models.receptive_field``: a layer it does not support, an input of unspecified size).
+    """
     return _cam(
         model, inputs, targets, "gradcam++", layer_name, score_layer, upsample, alpha_sum_to_one=alpha_sum_to_one
     )
@@ -144,11 +206,41 @@ def hires_cam(
     inputs: np.ndarray,
     targets: int | Sequence[int],
     layer_name: str | None = None,
+    *,
     score_layer: str | None = None,
     upsample: str | None = "aligned",
     relu: bool = True,
 ) -> np.ndarray:
-    """HiResCAM, sum_k g_k * A_k element-wise (``relu=False`` keeps the sign; then scaled to [-1, 1])."""
+    """HiResCAM, sum_k g_k * A_k element-wise (``relu=False`` keeps the sign; then scaled to [-1, 1]).
+
+    Args:
+        model: a Keras 3 classifier with one image input and one output; its current weights are used.
+        inputs: float32 (N, H, W, C) images in the model's input units (uint8-range pixels for the custom networks,
+            which rescale inside; ``vgg19.preprocess`` output for VGG19).
+        targets: class indices: one int gives (N, H, W); a sequence of K gives (N, K, H, W), in its order (with
+            ``upsample=None``: (N, h, w) and (N, K, h, w)).
+        layer_name: path (``"vgg19/block5_conv4"``) or unique name of a layer with an (h, w, channels) output; None: the
+            last convolution layer (``last_conv_layer``).
+        score_layer: path or unique name of a layer whose output (N, classes) is taken as the class scores; None: the
+            class scores before softmax, found by ``score_source``.
+        upsample: how the maps reach the input grid: "aligned" (along the receptive fields) or "resize" (the plain
+            bilinear resize), see ``upsample_maps``; None: no upsampling, the raw maps at the layer's resolution.
+        relu: apply the final ReLU; False keeps the signed map.
+
+    Returns:
+        float32: upsampled, (N, H, W) for one target or (N, K, H, W) for K, each map divided by its largest magnitude:
+        in [0, 1] with ``relu``, in [-1, 1] without (an all-zero map stays zero); with ``upsample=None``, (N, h, w) or
+        (N, K, h, w) at the layer's resolution, unscaled, in units of the class score (gradient x activation): >= 0 with
+        ``relu``, signed without.
+
+    Raises:
+        ValueError: if a target is outside 0..classes-1 (or ``targets`` is empty), the layer's output is not
+            (h, w, channels), or ``upsample`` is not "aligned", "resize" or None.
+        ExplainError: if a layer name is unknown or ambiguous, ``layer_name=None`` and the model has no convolution
+            layer, ``model`` cannot be copied (see ``view.view``: not one image input and one output, a subclassed
+            model, a layer used twice), or (upsampled "aligned") the receptive fields cannot be computed
+            (``models.receptive_field``: a layer it does not support, an input of unspecified size).
+    """
     return _cam(model, inputs, targets, "hirescam", layer_name, score_layer, upsample, relu=relu)
 
 
@@ -157,8 +249,36 @@ def layer_cam(
     inputs: np.ndarray,
     targets: int | Sequence[int],
     layer_name: str | None = None,
+    *,
     score_layer: str | None = None,
     upsample: str | None = "aligned",
 ) -> np.ndarray:
-    """LayerCAM, ReLU(sum_k ReLU(g_k) * A_k) element-wise; any 4-D layer (earlier ones give finer maps)."""
+    """LayerCAM, ReLU(sum_k ReLU(g_k) * A_k) element-wise; any 4-D layer (earlier ones give finer maps).
+
+    Args:
+        model: a Keras 3 classifier with one image input and one output; its current weights are used.
+        inputs: float32 (N, H, W, C) images in the model's input units (uint8-range pixels for the custom networks,
+            which rescale inside; ``vgg19.preprocess`` output for VGG19).
+        targets: class indices: one int gives (N, H, W); a sequence of K gives (N, K, H, W), in its order (with
+            ``upsample=None``: (N, h, w) and (N, K, h, w)).
+        layer_name: path (``"vgg19/block5_conv4"``) or unique name of a layer with an (h, w, channels) output; None: the
+            last convolution layer (``last_conv_layer``).
+        score_layer: path or unique name of a layer whose output (N, classes) is taken as the class scores; None: the
+            class scores before softmax, found by ``score_source``.
+        upsample: how the maps reach the input grid: "aligned" (along the receptive fields) or "resize" (the plain
+            bilinear resize), see ``upsample_maps``; None: no upsampling, the raw maps at the layer's resolution.
+
+    Returns:
+        float32: upsampled, (N, H, W) for one target or (N, K, H, W) for K, each map scaled to [0, 1] by its own maximum
+        (an all-zero map stays zero); with ``upsample=None``, (N, h, w) or (N, K, h, w) at the layer's resolution, >= 0
+        and unscaled, in units of the class score (gradient x activation).
+
+    Raises:
+        ValueError: if a target is outside 0..classes-1 (or ``targets`` is empty), the layer's output is not
+            (h, w, channels), or ``upsample`` is not "aligned", "resize" or None.
+        ExplainError: if a layer name is unknown or ambiguous, ``layer_name=None`` and the model has no convolution
+            layer, ``model`` cannot be copied (see ``view.view``: not one image input and one output, a subclassed
+            model, a layer used twice), or (upsampled "aligned") the receptive fields cannot be computed
+            (``models.receptive_field``: a layer it does not support, an input of unspecified size).
+    """
     return _cam(model, inputs, targets, "layercam", layer_name, score_layer, upsample)

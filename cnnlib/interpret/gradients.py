@@ -78,7 +78,24 @@ def input_gradients(
 def class_scores(
     model: keras.Model, inputs: np.ndarray, targets: int | Sequence[int], score_layer: str | None = None
 ) -> np.ndarray:
-    """Class scores before softmax: (N,) for one target, (N, K) for K targets (what the attributions explain)."""
+    """Class scores before softmax: (N,) for one target, (N, K) for K targets (what the attributions explain).
+
+    Args:
+        model: a Keras 3 classifier with one image input and one output; its current weights are used.
+        inputs: float32 (N, H, W, C) images in the model's input units (uint8-range pixels for the custom networks,
+            which rescale inside; ``vgg19.preprocess`` output for VGG19).
+        targets: class indices: one int gives (N,); a sequence of K gives (N, K), in its order.
+        score_layer: path or unique name of a layer whose output (N, classes) is taken as the class scores; None: the
+            class scores before softmax, found by ``score_source``.
+
+    Returns:
+        float32 class scores: (N,) for one target, (N, K) for K targets.
+
+    Raises:
+        ValueError: if a target is outside 0..classes-1 (or ``targets`` is empty).
+        ExplainError: if ``score_layer`` is unknown or ambiguous, or ``model`` cannot be copied (see ``view.view``: not
+            one image input and one output, a subclassed model, a layer used twice).
+    """
     single, values = target_tuple(model, targets, score_layer)
     x = np.asarray(inputs, np.float32)
     out = np.stack([input_gradients(model, x, np.full(len(x), t), score_layer)[1] for t in values], axis=1)
@@ -98,7 +115,27 @@ def saliency(
     score_layer: str | None = None,
     batch_size: int = 32,
 ) -> np.ndarray:
-    """Vanilla gradient d y_c / d x: (N, H, W, C), or (N, K, H, W, C) for K targets."""
+    """Vanilla gradient d y_c / d x: (N, H, W, C), or (N, K, H, W, C) for K targets.
+
+    Args:
+        model: a Keras 3 classifier with one image input and one output; its current weights are used.
+        inputs: float32 (N, H, W, C) images in the model's input units (uint8-range pixels for the custom networks,
+            which rescale inside; ``vgg19.preprocess`` output for VGG19).
+        targets: class indices: one int gives (N, H, W, C); a sequence of K gives (N, K, H, W, C), in its order.
+        score_layer: path or unique name of a layer whose output (N, classes) is taken as the class scores; None: the
+            class scores before softmax, found by ``score_source``.
+        batch_size: images per gradient pass.
+
+    Returns:
+        float32 gradients of the class score with respect to each input value: (N, H, W, C) for one target,
+        (N, K, H, W, C) for K targets; signed, in units of the class score per input unit (``to_heatmap`` reduces the
+        colour axis for display).
+
+    Raises:
+        ValueError: if a target is outside 0..classes-1 (or ``targets`` is empty).
+        ExplainError: if ``score_layer`` is unknown or ambiguous, or ``model`` cannot be copied (see ``view.view``: not
+            one image input and one output, a subclassed model, a layer used twice).
+    """
     return _per_target(
         model,
         inputs,
@@ -112,13 +149,38 @@ def smooth_grad(
     model: keras.Model,
     inputs: np.ndarray,
     targets: int | Sequence[int],
+    *,
     samples: int = 25,
     noise: float = 0.2,
     seed: int = 0,
     score_layer: str | None = None,
     batch_size: int = 32,
 ) -> np.ndarray:
-    """SmoothGrad, mean gradient over ``samples`` noisy copies (noise std = ``noise`` x each image's range)."""
+    """SmoothGrad, mean gradient over ``samples`` noisy copies (noise std = ``noise`` x each image's range).
+
+    Args:
+        model: a Keras 3 classifier with one image input and one output; its current weights are used.
+        inputs: float32 (N, H, W, C) images in the model's input units (uint8-range pixels for the custom networks,
+            which rescale inside; ``vgg19.preprocess`` output for VGG19).
+        targets: class indices: one int gives (N, H, W, C); a sequence of K gives (N, K, H, W, C), in its order.
+        samples: noisy copies per image (and target).
+        noise: the noise's standard deviation as a fraction of each image's range, max(x) - min(x) over all its pixels
+            and colours.
+        seed: seed of ``numpy.random.default_rng``; the noise is its ``standard_normal((samples, N, H, W, C))``, the
+            same for every target (so an image's noise depends on N and on its place in the batch).
+        score_layer: path or unique name of a layer whose output (N, classes) is taken as the class scores; None: the
+            class scores before softmax, found by ``score_source``.
+        batch_size: noisy copies per gradient pass.
+
+    Returns:
+        float32 mean gradients (signed gradients averaged, not their magnitudes): (N, H, W, C) for one target,
+        (N, K, H, W, C) for K targets; in units of the class score per input unit.
+
+    Raises:
+        ValueError: if ``samples`` < 1 or ``noise`` < 0, or a target is outside 0..classes-1 (or ``targets`` is empty).
+        ExplainError: if ``score_layer`` is unknown or ambiguous, or ``model`` cannot be copied (see ``view.view``: not
+            one image input and one output, a subclassed model, a layer used twice).
+    """
     if samples < 1 or noise < 0:
         raise ValueError(f"SmoothGrad needs samples >= 1 and noise >= 0; got samples={samples}, noise={noise}.")
 
@@ -150,12 +212,40 @@ def integrated_gradients(
     model: keras.Model,
     inputs: np.ndarray,
     targets: int | Sequence[int],
+    *,
     baseline: float | np.ndarray = 0.0,
     steps: int = 64,
     score_layer: str | None = None,
     batch_size: int = 32,
 ) -> np.ndarray:
-    """Integrated Gradients from ``baseline`` (a value, an image (H, W, C) or one per input), midpoint rule."""
+    """Integrated Gradients from ``baseline`` (a value, an image (H, W, C) or one per input), midpoint rule.
+
+    (x - x') times the mean gradient at x' + (k + 1/2) / steps (x - x'), k = 0 .. steps - 1: the midpoint Riemann sum of
+    the path integral. The attributions sum to y_c(x) - y_c(x') up to the rule's error (completeness), which for ReLU
+    networks is first order in 1 / steps and depends on the network and image (see the module docstring).
+
+    Args:
+        model: a Keras 3 classifier with one image input and one output; its current weights are used.
+        inputs: float32 (N, H, W, C) images in the model's input units (uint8-range pixels for the custom networks,
+            which rescale inside; ``vgg19.preprocess`` output for VGG19).
+        targets: class indices: one int gives (N, H, W, C); a sequence of K gives (N, K, H, W, C), in its order.
+        baseline: the path's start x' in the model's input units, broadcast to the inputs: a value, an image (H, W, C)
+            or one per input (N, H, W, C).
+        steps: gradient evaluations per image and target.
+        score_layer: path or unique name of a layer whose output (N, classes) is taken as the class scores; None: the
+            class scores before softmax, found by ``score_source``.
+        batch_size: points of one image's path per gradient pass.
+
+    Returns:
+        float32 attributions: (N, H, W, C) for one target, (N, K, H, W, C) for K targets; signed, in units of the class
+        score.
+
+    Raises:
+        ValueError: if ``steps`` < 1, ``baseline`` does not broadcast to the inputs' shape, or a target is outside
+            0..classes-1 (or ``targets`` is empty).
+        ExplainError: if ``score_layer`` is unknown or ambiguous, or ``model`` cannot be copied (see ``view.view``: not
+            one image input and one output, a subclassed model, a layer used twice).
+    """
     if steps < 1:
         raise ValueError(f"Integrated Gradients needs steps >= 1; got {steps}.")
 
@@ -175,7 +265,17 @@ def integrated_gradients(
 def to_heatmap(attributions: np.ndarray, reduce: str = "max_abs") -> np.ndarray:
     """(..., H, W, C) attributions -> (..., H, W) over the colour axis, each map divided by its largest magnitude.
 
-    "max_abs": max_c |a| (tf-keras-vis's saliency map); "sum_abs": sum_c |a|; "sum": sum_c a (signed, in [-1, 1]).
+    Args:
+        attributions: (..., H, W, C) input attributions, e.g. (N, H, W, C) or (N, K, H, W, C) from ``saliency``.
+        reduce: how the colour axis is reduced: "max_abs": max_c |a| (tf-keras-vis's saliency map); "sum_abs": sum_c
+            |a|; "sum": sum_c a (signed).
+
+    Returns:
+        float32 (..., H, W), each (H, W) map divided by its largest magnitude: in [0, 1] for "max_abs" and "sum_abs", in
+        [-1, 1] for "sum"; an all-zero map stays zero.
+
+    Raises:
+        ValueError: if ``reduce`` is not "max_abs", "sum_abs" or "sum".
     """
     if reduce == "max_abs":
         heat = np.abs(attributions).max(axis=-1)

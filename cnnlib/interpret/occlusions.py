@@ -60,13 +60,42 @@ def occlusion(
     model: keras.Model,
     inputs: np.ndarray,
     targets: int | Sequence[int],
+    *,
     patch: int | tuple[int, int] = 32,
     stride: int | tuple[int, int] = 16,
     fill: float | Sequence[float] = 0.0,
     score_layer: str | None = None,
     batch_size: int = 64,
 ) -> np.ndarray:
-    """Score drop per pixel (units of the class score): (N, H, W) for one target, (N, K, H, W) for K targets."""
+    """Score drop per pixel (units of the class score): (N, H, W) for one target, (N, K, H, W) for K targets.
+
+    The patch slides with ``stride`` from 0, plus one position flush with the far edge, so every pixel is covered; a
+    pixel's attribution is the mean, over the positions whose patch covers it, of y_c(x) - y_c(x occluded), y_c the
+    class score before softmax.
+
+    Args:
+        model: a Keras 3 classifier with one image input and one output; its current weights are used.
+        inputs: float32 (N, H, W, C) images in the model's input units (uint8-range pixels for the custom networks,
+            which rescale inside; ``vgg19.preprocess`` output for VGG19).
+        targets: class indices: one int gives (N, H, W); a sequence of K gives (N, K, H, W), in its order.
+        patch: the hidden square's side in pixels, or (rows, cols); each in 1..the image's size.
+        stride: the step between patch positions in pixels, or (rows, cols); each >= 1.
+        fill: the value hidden pixels take, in the model's input units: one value, or one per colour (C,).
+        score_layer: path or unique name of a layer whose output (N, classes) is taken as the class scores; None: the
+            class scores before softmax, found by ``score_source``.
+        batch_size: occluded copies prepared at a time (the forward passes themselves take 8 copies each,
+            ``models.forward.in_fixed_batches``).
+
+    Returns:
+        float32 (N, H, W) for one target, (N, K, H, W) for K targets: signed, in units of the class score; positive
+        where hiding the pixel lowers the score.
+
+    Raises:
+        ValueError: if a target is outside 0..classes-1 (or ``targets`` is empty), a patch side is outside 1..the
+            image's size or a stride is < 1, or ``fill`` is neither one value nor C values.
+        ExplainError: if ``score_layer`` is unknown or ambiguous, or ``model`` cannot be copied (see ``view.view``: not
+            one image input and one output, a subclassed model, a layer used twice).
+    """
     single, values = target_tuple(model, targets, score_layer)
     x = np.asarray(inputs, np.float32)
     height, width, colours = x.shape[1:]

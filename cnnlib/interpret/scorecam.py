@@ -67,7 +67,19 @@ def _masked_scores_function(model: keras.Model, path: str, score_layer: str | No
 
 
 def scored_channels(activations: np.ndarray, channels: int | None) -> np.ndarray:
-    """(N, k) indices of the channels Score-CAM scores: all, or each image's ``channels`` largest-std maps."""
+    """(N, k) indices of the channels Score-CAM scores: all, or each image's ``channels`` largest-std maps.
+
+    Args:
+        activations: (N, h, w, C) activations of the layer.
+        channels: how many channels to score per image; None (or >= C): all C.
+
+    Returns:
+        int (N, k) channel indices, ascending in each row: every channel (k = C), or each image's ``channels`` channels
+        with the largest spatial standard deviation (on ties the lower index).
+
+    Raises:
+        ValueError: if ``channels`` < 1.
+    """
     n, total = activations.shape[0], activations.shape[-1]
     if channels is None or channels >= total:
         return np.tile(np.arange(total), (n, 1))
@@ -82,6 +94,7 @@ def score_cam(
     inputs: np.ndarray,
     targets: int | Sequence[int],
     layer_name: str | None = None,
+    *,
     score_layer: str | None = None,
     upsample: str | None = "aligned",
     channels: int | None = None,
@@ -91,8 +104,41 @@ def score_cam(
 ) -> np.ndarray:
     """Score-CAM on the input grid scaled to [0, 1]: (N, K, H, W), or (N, H, W) for one target.
 
-    ``upsample=None`` returns the raw map at the layer's resolution. ``channels``: how many channels
-    to score per image (None: all), the largest-std ones (see ``scored_channels``).
+    One forward pass per (image, scored channel), in batches; all targets come from the same passes.
+
+    Args:
+        model: a Keras 3 classifier with one image input and one output; its current weights are used.
+        inputs: float32 (N, H, W, C) images in the model's input units (uint8-range pixels for the custom networks,
+            which rescale inside; ``vgg19.preprocess`` output for VGG19).
+        targets: class indices: one int gives (N, H, W); a sequence of K gives (N, K, H, W), in its order (with
+            ``upsample=None``: (N, h, w) and (N, K, h, w)).
+        layer_name: path (``"vgg19/block5_conv4"``) or unique name of a layer with an (h, w, channels) output; None: the
+            last convolution layer (``last_conv_layer``).
+        score_layer: path or unique name of a layer whose output (N, classes) is taken as the class scores; None: the
+            class scores before softmax, found by ``score_source``.
+        upsample: how the maps reach the input grid: "aligned" (along the receptive fields) or "resize" (the plain
+            bilinear resize), see ``upsample_maps``; None: no upsampling, the raw maps at the layer's resolution.
+        channels: how many channels to score per image, each image's largest-std ones (see ``scored_channels``); None:
+            all. The other channels get weight 0.
+        batch_size: masked copies of an image per forward pass.
+        probabilities: weight by the softmax probability of the masked copy's class scores (the Score-CAM authors' and
+            tf-keras-vis's convention) instead of the class score itself.
+        mask_upsample: how each activation map becomes a mask on the input grid: "aligned" or "resize"; each mask is
+            then scaled to [0, 1] by its own min and max (a constant map gives a zero mask).
+
+    Returns:
+        float32: upsampled, (N, H, W) for one target or (N, K, H, W) for K, each map scaled to [0, 1] by its own maximum
+        (an all-zero map stays zero); with ``upsample=None``, (N, h, w) or (N, K, h, w) at the layer's resolution, >= 0
+        and unscaled (activation x class score, or x probability).
+
+    Raises:
+        ValueError: if a target is outside 0..classes-1 (or ``targets`` is empty), the layer's output is not
+            (h, w, channels), ``channels`` < 1, ``mask_upsample`` is neither "aligned" nor "resize", or ``upsample`` is
+            not "aligned", "resize" or None.
+        ExplainError: if a layer name is unknown or ambiguous, ``layer_name=None`` and the model has no convolution
+            layer, ``model`` cannot be copied (see ``view.view``: not one image input and one output, a subclassed
+            model, a layer used twice), or (upsampled "aligned") the receptive fields cannot be computed
+            (``models.receptive_field``: a layer it does not support, an input of unspecified size).
     """
     path = cam_layer(model, layer_name)
     single, values = target_tuple(model, targets, score_layer)

@@ -63,5 +63,23 @@ def upsample_raw(maps: np.ndarray, model: keras.Model, layer_name: str, method: 
 
 
 def upsample_maps(maps: np.ndarray, model: keras.Model, layer_name: str, method: str = "aligned") -> np.ndarray:
-    """(..., h, w) maps of ``layer_name`` -> (..., H, W) on the input grid, each scaled to [0, 1]."""
+    """(..., h, w) maps of ``layer_name`` -> (..., H, W) on the input grid, each divided by its largest magnitude.
+
+    Args:
+        maps: (..., h, w) maps on ``layer_name``'s grid, any leading axes ((N, h, w), (N, K, h, w), ...).
+        model: the model the maps come from; its input size gives (H, W).
+        layer_name: path or unique name of the layer the maps belong to (used by "aligned" only).
+        method: "aligned": each cell at the centre of its neuron's receptive field, linear in between, the edge value
+            held beyond the outermost centres; "resize": the plain bilinear ``tf.image.resize``.
+
+    Returns:
+        float32 (..., H, W), each (H, W) map divided by its largest magnitude: in [0, 1] for maps >= 0, in [-1, 1] for
+        signed ones; an all-zero map stays zero.
+
+    Raises:
+        ValueError: if ``method`` is neither "aligned" nor "resize", or ("aligned") ``layer_name`` has no spatial
+            output.
+        ExplainError: ("aligned") if ``layer_name`` is unknown or ambiguous, or the receptive fields cannot be computed
+            (``models.receptive_field``: a layer it does not support, an input of unspecified size).
+    """
     return normalise(upsample_raw(maps, model, layer_name, method))

@@ -60,7 +60,15 @@ _CONV = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.Separab
 
 @tf.custom_gradient
 def guided_relu(x):
-    """ReLU forward; backward passes dy only where dy > 0 and x > 0."""
+    """ReLU forward; backward passes dy only where dy > 0 and x > 0 (the guided backpropagation rule).
+
+    Args:
+        x: a float tensor of any shape.
+
+    Returns:
+        max(x, 0), of ``x``'s shape and dtype, whose gradient is the guided rule: the upstream gradient dy where dy > 0
+        and x > 0, and 0 elsewhere (``tf.custom_gradient``).
+    """
 
     def grad(dy):
         return dy * tf.cast(dy > 0, dy.dtype) * tf.cast(x > 0, dy.dtype)
@@ -96,12 +104,32 @@ def activation_name(activation) -> str:
 
 
 def conv_layer_names(model: keras.Model) -> list[str]:
-    """Paths of the model's convolution layers (Conv2D, depthwise, separable), in order, nested ones included."""
+    """Paths of the model's convolution layers (Conv2D, depthwise, separable), in order, nested ones included.
+
+    Args:
+        model: any Keras 3 model; it is only inspected.
+
+    Returns:
+        The paths of every ``Conv2D``, ``DepthwiseConv2D`` and ``SeparableConv2D`` layer (subclasses included) in the
+        order of ``model.layers``, a nested model's layers by path (``"vgg19/block5_conv4"``) right after it; [] if
+        there are none.
+    """
     return [path for path, layer in iter_layers(model) if isinstance(layer, _CONV)]
 
 
 def last_conv_layer(model: keras.Model) -> str:
-    """Path of the last convolution layer: the default Grad-CAM target."""
+    """Path of the last convolution layer: the default target of Grad-CAM and of every CAM here.
+
+    Args:
+        model: any Keras 3 model; layers inside nested models count too.
+
+    Returns:
+        The last of ``conv_layer_names(model)``, e.g. ``"vgg19/block5_conv4"``.
+
+    Raises:
+        ExplainError: if the model has no ``Conv2D``, ``DepthwiseConv2D`` or ``SeparableConv2D`` layer (pass
+            ``layer_name=`` a layer with a 4-D output instead).
+    """
     names = conv_layer_names(model)
     if not names:
         raise ExplainError(
@@ -111,8 +139,33 @@ def last_conv_layer(model: keras.Model) -> str:
     return names[-1]
 
 
+def check_channels(layer_name: str, count: int, channels: Sequence[int]) -> None:
+    """ValueError naming the layer and its channel count when a channel is not in 0..count-1 (a negative index would
+    otherwise count from the end, and one past the end fail deep inside NumPy)."""
+    wrong = sorted({int(c) for c in channels if not 0 <= int(c) < count})
+    if wrong:
+        raise ValueError(f"Layer {layer_name!r} has {count} channels (0-{count - 1}); channel(s) {wrong} do not exist.")
+
+
 def score_source(model: keras.Model, score_layer: str | None = None) -> str:
-    """In words, where the class scores come from: for figure captions and checks."""
+    """In words, where the class scores come from: for figure captions and checks.
+
+    The rule every method applies (``view``); the model is only inspected, nothing is built.
+
+    Args:
+        model: a Keras 3 classifier with one image input and one output.
+        score_layer: path or unique name of a layer whose output is taken as the class scores; None: found from the
+            output layer, as below.
+
+    Returns:
+        One phrase naming the layer: the output of ``score_layer`` ("explicit") when given; else the input of an output
+        ``Softmax`` layer, the input of an output ``Activation`` layer with softmax, sigmoid or log_softmax, the
+        pre-activation of an output layer with one of those fused, or the model's output "taken as logits".
+
+    Raises:
+        ExplainError: if ``score_layer`` is unknown or ambiguous, or (``score_layer=None``) the model does not have
+            exactly one input and one output.
+    """
     if score_layer is not None:
         return f"output of layer {resolve_layer(model, score_layer)!r} (explicit)"
     path, layer = output_layer(model)

@@ -175,3 +175,17 @@ def test_channel_maxima_of_layers_one_pass_equals_per_layer_and_cache_is_keyed_b
     model.get_layer("conv1").set_weights([w * 2 for w in model.get_layer("conv1").get_weights()])
     changed = interpret.channel_maxima_of_layers(model, x, layers, cache=True)
     np.testing.assert_allclose(changed["conv1"][0], 2 * together["conv1"][0], rtol=1e-6)  # not the old entry
+
+
+@pytest.mark.parametrize("channel", [-1, 6])
+def test_a_channel_the_layer_lacks_is_named_not_indexed_from_the_end(channel):
+    """conv has 6 channels: -1 would silently mean the last one, 6 would fail inside NumPy."""
+    model = small_models.gap_cnn()
+    x = np.random.default_rng(0).uniform(0, 255, (2, 16, 16, 3)).astype(np.float32)
+    message = rf"Layer 'conv' has 6 channels \(0-5\); channel\(s\) \[{channel}\] do not exist"
+    with pytest.raises(ValueError, match=message):
+        interpret.argmax_patches(model, x, "conv", [0, channel])
+    with pytest.raises(ValueError, match=message):
+        interpret.top_k_patches(model, x, "conv", [channel], k=1)
+    with pytest.raises(ValueError, match=message):
+        interpret.guided_backprop_channels(model, x, "conv", [channel])
