@@ -133,7 +133,7 @@ def plot_argmax_patches(
 
 
 def plot_patches_of(image: np.ndarray, patches: Sequence, title: str) -> plt.Figure:
-    """``plot_argmax_patches`` for ``cnnlib.interpret.Patch`` objects, labelled channel, position and box size."""
+    """``plot_argmax_patches`` for ``interpret.patches.Patch`` objects, labelled channel, position and box size."""
     labels = [f"ch {p.channel} at ({p.row},{p.col})\n{p.box[2] - p.box[0]}x{p.box[3] - p.box[1]} px" for p in patches]
     return plot_argmax_patches(image, [p.box for p in patches], labels, title)
 
