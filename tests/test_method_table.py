@@ -25,16 +25,18 @@ NOT_COMPARED = {  # the table's other methods, called directly (they give no per
 }
 READERS = {  # every file that imports the method table (besides this test)
     "cnnlib/interpret/checks/comparison.py",
-    "cnnlib/explore/registry.py",
+    "cnnlib/explore/registry.py",  # by_kind: the adapter of an entry's kind
+    "cnnlib/explore/views.py",  # registers every method the explorer offers
     "cnnlib/report/method_tables.py",
     "benchmarks/bench_methods.py",
 }
 NAMING_METHODS = {  # files that may spell a method's display name: the table, and where a choice or prose needs it
     "cnnlib/methods.py",
-    "cnnlib/explore/registry.py",  # the explorer's own views of Grad-CAM and guided backprop
+    "cnnlib/explore/views.py",  # the explorer's own views of Grad-CAM and guided backprop
     "cnnlib/explore/app.py",  # the method shown first
     "cnnlib/report/method_tables.py",  # the reduced-settings sentence names the methods whose cost was cut
     "benchmarks/bench_explore.py",  # the interactions it times
+    "cnnlib/explore/browser.py",  # the same interactions, timed in the browser
 }
 
 

@@ -15,6 +15,7 @@ last ``Frame`` (arrays and messages) is ``explorer.frame``.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 
 import ipywidgets as widgets
@@ -66,9 +67,16 @@ class Explorer:
         self.progress = w.IntProgress(0, 0, 1, description="", layout=w.Layout(visibility="hidden"))
         self.weights, self.probabilities, self.message = w.HTML(), w.HTML(), w.HTML()
         self.image = w.Image(format="jpeg")
-        for control, css in (
+        for control, css in (  # names the browser test and benchmark find them by (cnnlib.explore.browser)
             (self.model, "model"),
+            (self.index, "index"),
+            (self.method, "method"),
             (self.layer, "layer"),
+            (self.channel, "channel"),
+            (self.target, "target"),
+            (self.at_argmax, "argmax"),
+            (self.row, "row"),
+            (self.col, "col"),
             (self.image, "picture"),
             (self.message, "message"),
             (self.weights, "weights"),
@@ -116,15 +124,14 @@ class Explorer:
     def set(self, **values) -> Frame:
         """Set several controls at once (names as attributes, e.g. ``layer="conv2"``), redraw once."""
         late = {k: values.pop(k) for k in ("row", "col") if k in values}  # their ranges follow the layer
-        for batch in (values, late):
+        for batch in [b for b in (values, late) if b] or [{}]:  # one redraw per batch given, at least one
             self._syncing = True
             try:
                 for name, value in batch.items():
                     getattr(self, name).value = value
             finally:
                 self._syncing = False
-            if batch or not late:
-                self.redraw()
+            self.redraw()
         return self.frame
 
     def redraw(self) -> Frame | None:
@@ -146,10 +153,12 @@ class Explorer:
                 self.channel.description = f"channel (<{frame.layer_shape[2]})"
         finally:
             self._syncing = False
+        start = time.perf_counter()
         self.weights.value = weights_html(frame)
-        self.image.value = render(frame)
+        self.image.value = render(frame, self.session.data.classes)
         self.probabilities.value = probabilities_html(frame, self.session.data.classes)
         self.message.value = message_html(frame)
+        frame.seconds["draw"] = time.perf_counter() - start
         return frame
 
     # ------------------------------------------------------------------ events

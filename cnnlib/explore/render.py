@@ -97,9 +97,9 @@ def draw_panel(panel: Panel, image: np.ndarray) -> Image.Image:
     raise ValueError(f"Unknown panel kind {panel.kind!r}.")
 
 
-def render(frame: Frame, quality: int = 90) -> bytes:
-    """The frame's picture as JPEG bytes: a line naming the model and its weights, then the input image and the
-    explanation's panels side by side, titled.
+def render(frame: Frame, classes: tuple[str, ...] = (), quality: int = 90) -> bytes:
+    """The frame's picture as JPEG bytes: a line naming the model, its weights and (for a method that reads a
+    target) the class explained, then the input image and the explanation's panels side by side, titled.
 
     JPEG (not PNG): a tenth of the bytes for photo-like panels, so redraws travel fast to the
     browser and a saved notebook stays small."""
@@ -118,6 +118,9 @@ def render(frame: Frame, quality: int = 90) -> bytes:
     font = ImageFont.load_default(size=12)
     # the first line says which model and weights made the picture (a saved copy says it too); red for a fallback
     made_by = f"{frame.state.model}: {frame.weights or '(weights not loaded)'}"
+    if "target" in frame.needs and frame.target is not None:
+        name = classes[frame.target] if frame.target < len(classes) else f"class {frame.target}"
+        made_by += f" | explained: {name}"
     draw.text((2, 2), made_by[: width // 6], fill=(192, 0, 0) if frame.warning else "black", font=font)
     x = 0
     for title, picture in pictures:

@@ -4,15 +4,19 @@
 decodes the chosen image (a dataset image, or an uploaded file), computes the predicted
 probabilities and the chosen method's ``Explanation`` through ``cnnlib.explore.registry``,
 and returns everything the panel shows. Any problem (a channel the layer lacks, a file that is
-not an image, a file too large) becomes ``Frame.message``, never an exception. What is kept:
-loaded models, and for the *current* image only its model input, probabilities and the layer
-activations computed so far (so moving a slider recomputes only what changed); a per-model
-memo for work on the example set (top-k patch search). All of it lives in the session.
+not an image, a file too large) becomes ``Frame.message``, never an exception. What is kept
+(``cnnlib.explore.work``): loaded models; for the *current* image on the current model with its current weights,
+every array computed so far (input, probabilities, activations, every target's Grad-CAM, each neuron's guided
+backpropagation, ...), so a change of channel, neuron or target redraws without a pass; per model and weights,
+the work on the example set (top-k patch search). The weights are checked at every frame (a CRC-32 of every
+variable): a model retrained or edited in place is recomputed, never shown from memory. ``Frame.passes`` and
+``Frame.seconds`` say what each frame computed and how long it took.
 """
 
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,8 +25,10 @@ import numpy as np
 
 from cnnlib._tensorflow import keras
 from cnnlib.data import images
-from cnnlib.explore import registry
-from cnnlib.interpret import conv_layer_names, feature_maps, last_conv_layer
+from cnnlib.explore import registry, views  # noqa: F401  (views registers the methods)
+from cnnlib.explore.work import ImageWork, weights_fingerprint
+from cnnlib.interpret import conv_layer_names, last_conv_layer
+from cnnlib.interpret.view import resolve_layer, view
 from cnnlib.models.forward import compiled_forward
 
 MAX_UPLOAD_BYTES = 5 << 20  # the panel shows 224 x 224 pixels; a larger file is refused before decoding
@@ -103,6 +109,8 @@ class Frame:
     needs: frozenset[str] = frozenset()
     explanation: registry.Explanation | None = None
     message: str = ""
+    passes: dict[str, int] = field(default_factory=dict)  # what this frame computed: {kind: count}, see work.py
+    seconds: dict[str, float] = field(default_factory=dict)  # {kind: seconds}; "weights check"; the app adds "draw"
 
 
 def read_upload(upload: Upload, size: int) -> np.ndarray:
@@ -125,14 +133,32 @@ def read_upload(upload: Upload, size: int) -> np.ndarray:
 
 
 class ExplorerSession:
-    """Models loaded on demand, the current image's activations, and ``frame(state)``."""
+    """Models loaded on demand, the current image's work, and ``frame(state)``.
 
-    def __init__(self, catalogue: Mapping[str, Loader], data: Dataset, progress: Progress | None = None):
+    Args:
+        catalogue: {model name: loader}; a model is loaded on first use and kept.
+        data: the images to choose from.
+        progress: called with (steps done, steps in all, text) while a model loads.
+        keep: True: keep the current image's arrays (``ImageWork``) between frames; False: compute every frame
+            from scratch (the baseline ``benchmarks/bench_explore.py`` compares with, and a check that kept
+            frames equal fresh ones).
+    """
+
+    def __init__(
+        self,
+        catalogue: Mapping[str, Loader],
+        data: Dataset,
+        progress: Progress | None = None,
+        *,
+        keep: bool = True,
+    ):
         self.catalogue, self.data = dict(catalogue), data
         self.progress = progress or (lambda done, total, text: None)
+        self.keep = keep
         self._entries: dict[str, ModelEntry] = {}
-        self._memo: dict[str, dict] = {}  # per model: work on the example set
-        self._current: tuple | None = None  # (model name, image key, inputs, probabilities, {layer: acts})
+        self._examples: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # per model: the prepared example set
+        self._work: ImageWork | None = None  # the current image's, on the current model and weights
+        self._model_work: dict[str, ImageWork] = {}  # per model (and its weights): work on the example set
 
     # ------------------------------------------------------------------ models and images
 
@@ -143,6 +169,14 @@ class ExplorerSession:
         if name not in self._entries:
             self._entries[name] = self.catalogue[name](self.progress)
         return self._entries[name]
+
+    def unload(self, name: str) -> None:
+        """Drop model ``name`` and everything computed with it (the next use loads it again)."""
+        self._entries.pop(name, None)
+        self._examples.pop(name, None)
+        self._model_work.pop(name, None)
+        if self._work is not None and self._work.key[0] == name:
+            self._work = None
 
     def layers(self, name: str) -> list[str]:
         """The model's convolution layers (what layer menus offer)."""
@@ -168,21 +202,22 @@ class ExplorerSession:
             )
         return image, f"{state.split}: {name}", f"{state.split}/{i}"
 
-    def _inputs(self, state: State, entry: ModelEntry, image: np.ndarray, key: str):
-        """(inputs (1, H, W, C), probabilities (classes,), {layer: activations}) of the current image, kept."""
-        if self._current is None or self._current[:2] != (state.model, key):
-            x = np.asarray(entry.preprocess(image[None]), np.float32)
-            probabilities = np.asarray(compiled_forward(entry.model)(x))[0]
-            self._current = (state.model, key, x, probabilities, {})
-        return self._current[2:]
-
     def examples(self, name: str) -> tuple[np.ndarray, np.ndarray]:
         """(model inputs, uint8 images) of the example split for model ``name`` (prepared once)."""
-        memo = self._memo.setdefault(name, {})
-        if "examples" not in memo:
+        if name not in self._examples:
             raw = self.data.arrays[self.data.examples_split][0]
-            memo["examples"] = (np.asarray(self.entry(name).preprocess(raw), np.float32), raw)
-        return memo["examples"]
+            self._examples[name] = (np.asarray(self.entry(name).preprocess(raw), np.float32), raw)
+        return self._examples[name]
+
+    def _works(self, name: str, model: keras.Model, image_key: str) -> tuple[ImageWork, ImageWork]:
+        """(the image's work, the model's work), new ones when the model, its weights or the image changed."""
+        weights = (name, id(model), weights_fingerprint(model))
+        if not self.keep or self._work is None or self._work.key != (*weights, image_key):
+            self._work = ImageWork((*weights, image_key))
+        model_work = self._model_work.get(name)
+        if not self.keep or model_work is None or model_work.key != weights:
+            model_work = self._model_work[name] = ImageWork(weights)
+        return self._work, model_work
 
     # ------------------------------------------------------------------ the frame
 
@@ -206,8 +241,23 @@ class ExplorerSession:
         size = int(model.inputs[0].shape[1])
         image, frame.image_name, key = self.image(state, size)
         frame.image = image
-        x, probabilities, acts = self._inputs(state, entry, image, key)
-        frame.probabilities = probabilities
+        start = time.perf_counter()
+        work, model_work = self._works(state.model, model, key)
+        checked = time.perf_counter() - start
+        before = [w.counts() for w in (work, model_work)]
+        try:
+            self._explain(frame, state, method, entry, image, work, model_work)
+        finally:  # what this frame computed, even when it ends in a message
+            for w, (passes, seconds) in zip((work, model_work), before):
+                for kind, count in (w.passes - passes).items():
+                    frame.passes[kind] = frame.passes.get(kind, 0) + count
+                    frame.seconds[kind] = frame.seconds.get(kind, 0.0) + w.seconds[kind] - seconds[kind]
+            frame.seconds["weights check"] = checked
+
+    def _explain(self, frame, state, method, entry, image, work: ImageWork, model_work: ImageWork) -> None:
+        model = entry.model
+        x = work.get(("inputs",), "preprocess", lambda: np.asarray(entry.preprocess(image[None]), np.float32))
+        frame.probabilities = work.get(("probabilities",), "forward", lambda: np.asarray(compiled_forward(model)(x))[0])
         frame.layers = conv_layer_names(model)
         layer = state.layer or last_conv_layer(model)
         if layer not in frame.layers:
@@ -215,16 +265,14 @@ class ExplorerSession:
                 f"Model {state.model!r} has no convolution layer {layer!r}; choose one of {', '.join(frame.layers)}."
             )
         frame.layer = layer
-        if layer not in acts:
-            acts[layer] = feature_maps(model, x, [layer])[layer][0]
-        frame.layer_shape = tuple(int(n) for n in acts[layer].shape)
-        n_classes = len(probabilities)
+        frame.layer_shape = tuple(int(n) for n in view(model).outputs[resolve_layer(model, layer)].shape[1:])
+        n_classes = len(frame.probabilities)
         if state.target is not None and not 0 <= state.target < n_classes:
             raise InputError(
                 f"Model {state.model!r} has {n_classes} classes (0-{n_classes - 1}); "
                 f"target {state.target} does not exist."
             )
-        frame.target = int(np.argmax(probabilities)) if state.target is None else int(state.target)
+        frame.target = int(np.argmax(frame.probabilities)) if state.target is None else int(state.target)
         request = registry.Request(
             model,
             x,
@@ -233,8 +281,8 @@ class ExplorerSession:
             channel=int(state.channel),
             position=state.position,
             target=frame.target,
-            activations=acts[layer],
-            memo=self._memo.setdefault(state.model, {}),
+            work=work,
+            model_work=model_work,
         )
         if "examples" in method.needs:
             request.examples, request.example_images = self.examples(state.model)

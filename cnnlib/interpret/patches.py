@@ -31,7 +31,14 @@ class Patch:
         return images[self.image, top:bottom, left:right]
 
 
-def argmax_patches(model: keras.Model, inputs: np.ndarray, layer_name: str, channels: Sequence[int]) -> list[Patch]:
+def argmax_patches(
+    model: keras.Model,
+    inputs: np.ndarray,
+    layer_name: str,
+    channels: Sequence[int],
+    *,
+    activations: np.ndarray | None = None,
+) -> list[Patch]:
     """The reference's method on one input (N = 1): each channel's argmax neuron, projected to the input.
 
     Args:
@@ -40,6 +47,8 @@ def argmax_patches(model: keras.Model, inputs: np.ndarray, layer_name: str, chan
             ``vgg19.preprocess`` output for VGG19), cast to float32; only ``inputs[0]`` is used.
         layer_name: path or unique name of a layer with an (h, w, channels) output.
         channels: 0-based channel indices.
+        activations: (1, h, w, C) activations of the layer for ``inputs[:1]``, to reuse a forward pass (the
+            explorer keeps them per image); None: computed here.
 
     Returns:
         One ``Patch`` per channel, in the order of ``channels``: image 0, the (row, col) of the channel's largest
@@ -53,7 +62,9 @@ def argmax_patches(model: keras.Model, inputs: np.ndarray, layer_name: str, chan
             image input and one output, a subclassed model, a layer used twice), or the receptive fields cannot be
             computed (``models.receptive_field``: a layer it does not support, an input of unspecified size).
     """
-    acts = feature_maps(model, inputs[:1], [layer_name])[layer_name][0]
+    if activations is None:
+        activations = feature_maps(model, inputs[:1], [layer_name])[layer_name]
+    acts = np.asarray(activations)[0]
     check_channels(layer_name, acts.shape[-1], channels)
     box = dependency_boxes(model, layer_name)
     out = []

@@ -133,19 +133,23 @@ def test_a_chosen_neuron_shows_its_box_and_guided_backprop(explorer):
     arrays = e.frame.explanation.arrays
     assert e.row.max == e.frame.layer_shape[0] - 1 and not e.row.disabled
     assert tuple(arrays["box"]) == input_box(model, "conv2", 4, 7)
-    np.testing.assert_allclose(
-        arrays["guided_backprop"],
-        interpret.guided_backprop(model, x, "conv2", 3, positions=[(4, 7)]),
-        rtol=1e-6,
-        atol=1e-9,
-    )
     np.testing.assert_array_equal(
         arrays["feature_map"], interpret.feature_maps(model, x, ["conv2"])["conv2"][0, ..., 3]
     )
     before = e.image.value
     e.col.value = 2  # moving the neuron redraws the same Image widget with a new picture
     assert tuple(e.frame.explanation.arrays["box"]) == input_box(model, "conv2", 4, 2)
-    assert e.image.value != before
+    assert e.image.value != before and e.frame.passes == {}  # from the activations kept for the image
+    e.method.value = "guided backprop"  # the same neuron: its box and its guided backpropagation, one pass
+    assert e.frame.passes == {"backward": 1}
+    assert tuple(e.frame.explanation.arrays["box"]) == input_box(model, "conv2", 4, 2)
+    np.testing.assert_allclose(
+        e.frame.explanation.arrays["guided_backprop"],
+        interpret.guided_backprop(model, x, "conv2", 3, positions=[(4, 2)]),
+        rtol=1e-6,
+        atol=1e-9,
+    )
+    assert e.frame.seconds["draw"] > 0
     e.at_argmax.value = True
     assert e.row.disabled and e.col.disabled
 
