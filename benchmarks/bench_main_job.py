@@ -86,9 +86,11 @@ def _timed(cmd: list[str], cwd: Path, env: dict, log: Path | None = None) -> tup
 
 
 def _notebook_commands(root: Path, python: str) -> list[list[str]]:
-    """The commit's own `make notebooks`: the stage runner where it exists, else one nbconvert call for all."""
-    if (root / "cnnlib" / "notebooks.py").is_file():
-        return [[python, "-m", "cnnlib.run.notebooks"]]
+    """The commit's own `make notebooks`: the stage runner where it exists (``cnnlib.run.notebooks`` since the package
+    redesign, ``cnnlib.notebooks`` before), else one nbconvert call for all."""
+    for module in ("cnnlib.run.notebooks", "cnnlib.notebooks"):
+        if (root / (module.replace(".", "/") + ".py")).is_file():
+            return [[python, "-m", module]]
     paths = sorted(p for p in (root / "notebooks").glob("[0-9][0-9]_*.ipynb") if not p.stem.endswith("_explore"))
     nbconvert = [python, "-m", "jupyter", "nbconvert", "--to", "notebook", "--inplace"]
     run = ["--execute", "--ExecutePreprocessor.timeout=1800", "--ExecutePreprocessor.record_timing=False"]
@@ -110,7 +112,8 @@ def run_commit(ref: str, phases: tuple[str, ...]) -> dict:
         out: dict = {"commit": commit[:12]}
         for phase in phases:
             wall = cpu = peak = 0.0
-            for cmd in _notebook_commands(root, python) + [[python, "-m", "cnnlib.report.pdf"]]:
+            pdf = "cnnlib.report.pdf" if (root / "cnnlib" / "report" / "pdf.py").is_file() else "cnnlib.report"
+            for cmd in _notebook_commands(root, python) + [[python, "-m", pdf]]:
                 w, p, c = _timed(cmd, root, env)
                 wall, cpu, peak = wall + w, cpu + c, max(peak, p)
                 name = (
@@ -127,6 +130,7 @@ def run_commit(ref: str, phases: tuple[str, ...]) -> dict:
                 "seconds": round(wall, 1),
                 "cpu_seconds": round(cpu, 1),
                 "peak_mib": round(peak),
+                "cpu_utilisation": round(cpu / ((os.cpu_count() or 1) * wall), 2),  # CPU-seconds / (cores x wall)
                 "changed_committed_files": [line for line in changed if line.strip()],
             }
             print(f"  {ref[:12]:12s} {phase:4s} make report {wall:7.1f} s; {out[phase]}", flush=True)
@@ -138,16 +142,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--refs", default="HEAD", help="comma-separated git refs (before first)")
     parser.add_argument("--phases", default="cold,warm")
     parser.add_argument("--json", help="write the result here instead of results/benchmarks.json")
+    parser.add_argument("--key", default="main_job", help="the key in results/benchmarks.json")
+    parser.add_argument("--what", default="", help="one line saying what the commits are")
     args = parser.parse_args(argv)
     phases = tuple(args.phases.split(","))
-    result = {"cpus": os.cpu_count(), "commits": {}}
+    result = {"cpus": os.cpu_count(), "what": args.what, "commits": {}}
     for ref in args.refs.split(","):
         result["commits"][ref] = run_commit(ref, phases)
     refs = list(result["commits"])
     if len(refs) == 2:
         before, after = (result["commits"][r] for r in refs)
         result["speedup"] = {p: round(before[p]["seconds"] / after[p]["seconds"], 2) for p in phases if p in before}
-    publish(result, "main_job", args.json)
+    publish(result, args.key, args.json)
 
 
 def publish(result: dict, key: str, json_path: str | None) -> None:
