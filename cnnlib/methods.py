@@ -1,6 +1,6 @@
 """The interpretability methods, one entry each: the single declaration every consumer reads.
 
-An entry gives a method's display name (what the explorer, notebook 11 and the report show), its key (the name
+An entry gives a method's display name (what the explorer, notebook 10 and the report show), its key (the name
 of its ``cnnlib.interpret`` function, also its name in ``results/benchmarks.json`` and in test ids), its *kind*
 (the shape of what the function returns, from which each consumer builds its adapter), the explorer controls it
 needs, the settings that set its cost, and whether the method comparison runs it.
@@ -50,9 +50,9 @@ class MethodEntry:
             ``results/benchmarks.json`` and in test ids.
         kind: one of ``KINDS``.
         needs: the explorer controls it reads (``cnnlib.explore.registry.CONTROLS``); empty: not in the explorer.
-        compared: whether notebook 11's comparison runs it (its maps become (N, H, W) for each image's target).
+        compared: whether notebook 10's comparison runs it (its maps become (N, H, W) for each image's target).
         comparison_settings: {keyword of ``function``: the ``comparison.adapters`` setting that sets it}, the
-            cost settings notebook 11 reduces (and the report states).
+            cost settings notebook 10 reduces (and the report states).
         explorer_settings: keyword arguments the explorer passes (an interactive cost).
     """
 
@@ -125,7 +125,7 @@ def entry(name: str) -> MethodEntry:
 
 
 def compared() -> tuple[MethodEntry, ...]:
-    """The methods notebook 11 compares, in table order."""
+    """The methods notebook 10 compares, in table order."""
     return tuple(m for m in TABLE if m.compared)
 
 

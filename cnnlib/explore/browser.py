@@ -30,7 +30,7 @@ from pathlib import Path
 
 from cnnlib import config
 
-NOTEBOOK = config.REPO_ROOT / "notebooks" / "10_explore.ipynb"
+NOTEBOOK = config.REPO_ROOT / "notebooks" / "explore.ipynb"
 INSTALL = (
     "apt-get install -y chromium chromium-driver (Debian's browser and its matching driver) and "
     "pip install selenium==4.51.0"

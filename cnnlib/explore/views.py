@@ -25,6 +25,7 @@ from cnnlib.explore.registry import (
     require,
 )
 from cnnlib.interpret.gradcam import grad_cam, guided_grad_cam
+from cnnlib.interpret.gradients import completeness, integrated_gradients
 from cnnlib.interpret.guided_backprop import guided_backprop
 from cnnlib.interpret.patches import argmax_patches, channel_maxima, top_k_patches
 
@@ -168,6 +169,23 @@ def explain_guided_grad_cam(request: Request) -> Explanation:
     return Explanation({"guided_grad_cam": maps}, (Panel(f"guided Grad-CAM at {request.layer}", "gradient", maps[0]),))
 
 
+def explain_integrated_gradients(request: Request) -> Explanation:
+    """Integrated Gradients of the target class (64 steps from a zero baseline, kept per target), with its
+    completeness check: the attributions' sum against the score change y(x) - y(0) it should equal."""
+    require(request, "target")
+    model, x, target = request.model, request.inputs[:1], request.target
+    attributions = request.work.get(
+        ("integrated_gradients", target), "integrated_gradients", lambda: integrated_gradients(model, x, target)
+    )
+    check = request.work.get(("completeness", target), "forward", lambda: completeness(model, x, attributions, target))
+    return Explanation(
+        {"integrated_gradients": attributions, "completeness_error": np.float64(check.relative_error[0])},
+        (Panel("integrated_gradients", "gradient", attributions[0]),),
+        f"completeness: attributions sum to {check.sums[0]:.4g}, score change y(x) - y(0) = {check.changes[0]:.4g} "
+        f"(error {100 * check.relative_error[0]:.2g}% at 64 steps)",
+    )
+
+
 # The explorer's own views of a layer (not attribution methods), then every method of the method table that reads a
 # control, in the table's order: by its kind, unless a view of its own above shows more (a neuron's box, every
 # class in one call).
@@ -179,6 +197,7 @@ OWN_VIEWS = {
     "guided backprop": explain_guided_backprop,
     "Grad-CAM": explain_grad_cam,
     "guided Grad-CAM": explain_guided_grad_cam,
+    "Integrated Gradients": explain_integrated_gradients,
 }
 for _entry in methods.in_explorer():
     register(_entry.name, OWN_VIEWS.get(_entry.name) or by_kind(_entry), _entry.needs)

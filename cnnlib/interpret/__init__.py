@@ -13,7 +13,7 @@ see ``score_source``) and accepts layers inside nested models by path ("vgg19/bl
 - ``cam``: the CAM family as channel weightings of one layer: Grad-CAM++, HiResCAM, LayerCAM.
 - ``scorecam``: Score-CAM, channel weights from batched masked forward passes.
 - ``upsample``: layer maps to the input grid, along the receptive fields or by a plain resize.
-- ``gradients``: vanilla gradient (saliency), SmoothGrad, Integrated Gradients; ``to_heatmap``.
+- ``gradients``: vanilla gradient (saliency), SmoothGrad, Integrated Gradients and its ``completeness``; ``to_heatmap``.
 - ``occlusions``: score drop when a sliding patch is hidden.
 - ``activation_max``: feature visualisation by optimisation for a channel or a class.
 """
@@ -25,7 +25,15 @@ from cnnlib.interpret.activation_max import activation_maximisation
 from cnnlib.interpret.cam import cam_raw, grad_cam_plus_plus, hires_cam, layer_cam
 from cnnlib.interpret.feature_maps import conv_layer_names, feature_maps
 from cnnlib.interpret.gradcam import compare_upsampling, grad_cam, grad_cam_raw, guided_grad_cam, upsample_maps
-from cnnlib.interpret.gradients import class_scores, integrated_gradients, saliency, smooth_grad, to_heatmap
+from cnnlib.interpret.gradients import (
+    Completeness,
+    class_scores,
+    completeness,
+    integrated_gradients,
+    saliency,
+    smooth_grad,
+    to_heatmap,
+)
 from cnnlib.interpret.guided_backprop import (
     guided_backprop,
     guided_backprop_channels,
@@ -53,6 +61,8 @@ __all__ = [
     "cam_raw",
     "class_scores",
     "compare_upsampling",
+    "Completeness",
+    "completeness",
     "channel_maxima",
     "channel_maxima_of_layers",
     "conv_layer_names",

@@ -26,6 +26,7 @@ reduces the colour axis for display.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 
@@ -33,7 +34,16 @@ from cnnlib._tensorflow import keras, tf
 from cnnlib.interpret.cam import target_tuple
 from cnnlib.interpret.view import input_spec, view
 
-__all__ = ["class_scores", "input_gradients", "integrated_gradients", "saliency", "smooth_grad", "to_heatmap"]
+__all__ = [
+    "Completeness",
+    "class_scores",
+    "completeness",
+    "input_gradients",
+    "integrated_gradients",
+    "saliency",
+    "smooth_grad",
+    "to_heatmap",
+]
 
 REDUCTIONS = ("max_abs", "sum_abs", "sum")
 
@@ -260,6 +270,53 @@ def integrated_gradients(
         return out
 
     return _per_target(model, inputs, targets, score_layer, attribute)
+
+
+class Completeness(NamedTuple):
+    """How far Integrated Gradients' attributions are from summing to the score change they explain (each (N,))."""
+
+    sums: np.ndarray  # sum of each image's attributions, in class-score units
+    changes: np.ndarray  # y_c(x) - y_c(x'), the score change the sum should equal
+    relative_error: np.ndarray  # |sums - changes| / |changes| (inf where the change is 0 and the sum is not)
+
+
+def completeness(
+    model: keras.Model,
+    inputs: np.ndarray,
+    attributions: np.ndarray,
+    target: int,
+    *,
+    baseline: float | np.ndarray = 0.0,
+    score_layer: str | None = None,
+) -> Completeness:
+    """Each map's completeness check: the sum of its attributions against y_c(x) - y_c(x') (Sundararajan et al.).
+
+    Args:
+        model: the classifier the attributions were computed on (current weights).
+        inputs: float32 (N, H, W, C) images in the model's input units, as given to ``integrated_gradients``.
+        attributions: (N, H, W, C) from ``integrated_gradients(model, inputs, target, baseline=baseline)``.
+        target: the class index the attributions explain (one int).
+        baseline: the path's start x', as given to ``integrated_gradients``.
+        score_layer: as given to ``integrated_gradients``.
+
+    Returns:
+        ``Completeness`` (sums, changes, relative_error), each float (N,): the rule's error per map, which depends on
+        the network, the image and ``steps`` (see the module docstring), so it is reported with each map.
+
+    Raises:
+        ValueError: if ``attributions`` is not (N, H, W, C) for the N inputs, or ``target`` is out of range.
+    """
+    x = np.asarray(inputs, np.float32)
+    a = np.asarray(attributions, np.float64)
+    if a.shape != x.shape:
+        raise ValueError(f"attributions are {a.shape}; expected the inputs' shape {x.shape} (one target).")
+    base = np.broadcast_to(np.asarray(baseline, np.float32), x.shape)
+    scores = class_scores(model, np.concatenate([x, base]), int(target), score_layer).astype(np.float64)
+    sums, changes = a.reshape(len(a), -1).sum(axis=1), scores[: len(x)] - scores[len(x) :]
+    gap = np.abs(sums - changes)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        error = np.where(changes != 0, gap / np.abs(changes), np.where(gap == 0, 0.0, np.inf))
+    return Completeness(sums, changes, error)
 
 
 def to_heatmap(attributions: np.ndarray, reduce: str = "max_abs") -> np.ndarray:

@@ -1,4 +1,4 @@
-"""The method comparison's table and takeaways (notebook 11, the report's section 13): results dicts in, rows of
+"""The method comparison's table and takeaways (notebook 10, the report's section 13): results dicts in, rows of
 formatted strings and sentences out.
 
 Pure functions like ``tables`` (no files, no TensorFlow); every ranking sentence names its paired interval and
@@ -117,7 +117,7 @@ def reduced_settings(custom: Mapping) -> str:
 
 
 def method_takeaways(summary: Mapping[str, Mapping], methods: Sequence[str], custom: Mapping) -> list[str]:
-    """Four sentences from notebook 11's stored verdicts and paired differences, each naming the settings it rests
+    """Four sentences from notebook 10's stored verdicts and paired differences, each naming the settings it rests
     on: which maps survive re-initialisation (interval of |Spearman| above a conventional threshold), which beat
     the random baseline on both curves, which do both and whether any of those differ from each other (paired,
     Holm over the family), and which methods gave constant maps (counted apart)."""

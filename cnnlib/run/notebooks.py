@@ -12,7 +12,7 @@ nbconvert's own exporter, as ``jupyter nbconvert --execute --inplace`` would (no
 stream chunks are merged, so the files are the same bytes whatever ``--jobs`` is: every kernel inherits the pinned
 arithmetic (``cnnlib.arithmetic``: the same kernels and thread count in every process), so its float32 sums are the
 same (``make compare``, which CI runs after re-executing the notebooks, guards this). The explorer
-(``*_explore``) is interactive and never executed here.
+(``notebooks/explore.ipynb``, unnumbered) is interactive and never executed here.
 """
 
 from __future__ import annotations
@@ -36,12 +36,12 @@ from cnnlib.run import idle_lane
 NOTEBOOKS_DIR = config.REPO_ROOT / "notebooks"
 SEQUENTIAL = ("01", "02", "03")  # notebooks whose outputs every later notebook reads
 # Longest first, so the slowest notebook starts at once (measured cold on 2 cores; unknown ones go last).
-LONGEST_FIRST = ("08", "09", "11", "05", "04", "07", "06")
+LONGEST_FIRST = ("08", "09", "10", "05", "04", "07", "06")
 
 
 def numbered_notebooks(folder: Path = NOTEBOOKS_DIR) -> list[Path]:
-    """Every ``NN_*.ipynb`` except the interactive explorer, in number order."""
-    return sorted(p for p in folder.glob("[0-9][0-9]_*.ipynb") if not p.stem.endswith("_explore"))
+    """Every ``NN_*.ipynb`` (the analysis; the explorer, ``explore.ipynb``, has no number), in number order."""
+    return sorted(folder.glob("[0-9][0-9]_*.ipynb"))
 
 
 def stages(paths: Sequence[Path]) -> list[list[Path]]:
@@ -160,7 +160,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         raise SystemExit(str(error)) from None
     paths = [p.resolve() for p in args.notebooks] or numbered_notebooks()
     if args.list or args.list_part:
-        explorer = sorted(NOTEBOOKS_DIR.glob("[0-9][0-9]_*explore.ipynb")) if args.explorer else []
+        explorer = [NOTEBOOKS_DIR / "explore.ipynb"] if args.explorer else []
         listed = stages(paths)
         listed[-1] += explorer
         if args.list_part:

@@ -85,8 +85,8 @@ RESULTS: dict[str, str] = {
     "predictions": "08_statistics.ipynb",
     "sanity": "09_sanity_checks.ipynb",
     "sanity_per_image": "09_sanity_checks.ipynb",
-    "method_comparison": "11_method_comparison.ipynb",
-    "method_comparison_per_image": "11_method_comparison.ipynb",
+    "method_comparison": "10_method_comparison.ipynb",
+    "method_comparison_per_image": "10_method_comparison.ipynb",
 }
 
 

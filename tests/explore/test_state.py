@@ -195,3 +195,16 @@ def test_a_method_error_still_reports_what_the_frame_computed(method):
     else:  # the probabilities, and the layer's activations that showed the channel does not exist
         assert "channel 99 does not exist" in frame.message
         assert frame.passes == {"preprocess": 1, "forward": 2}, frame.passes
+
+
+def test_integrated_gradients_states_its_completeness_with_the_map():
+    session = _session()
+    frame = session.frame(_state(method="Integrated Gradients", target=1))
+    model = session.entry("a").model
+    x = session.data.arrays["test"][0][:1].astype(np.float32)
+    attributions = interpret.integrated_gradients(model, x, 1)
+    check = interpret.completeness(model, x, attributions, 1)
+    np.testing.assert_allclose(_arrays(frame)["integrated_gradients"], attributions, rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(_arrays(frame)["completeness_error"], check.relative_error[0], rtol=1e-6)
+    assert f"score change y(x) - y(0) = {check.changes[0]:.4g}" in frame.explanation.note
+    assert session.frame(_state(method="Integrated Gradients", target=1)).passes == {}  # kept with the map

@@ -124,6 +124,22 @@ def test_integrated_gradients_completeness_at_default_steps():
     assert errors[1].max() <= 0.01 and errors[1].mean() < errors[0].mean() / 4, errors
 
 
+def test_completeness_is_the_sum_against_the_independently_computed_score_change():
+    small, images = small_models.flat_cnn(2), _x(3, seed=7)
+    attributions = interpret.integrated_gradients(small, images, 1, baseline=-0.5, steps=16)
+    check = interpret.completeness(small, images, attributions, 1, baseline=-0.5)
+    change = _logits(small, images)[:, 1] - _logits(small, np.full_like(images, -0.5))[:, 1]
+    np.testing.assert_allclose(check.changes, change, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(check.sums, attributions.reshape(3, -1).sum(axis=1), rtol=1e-6)
+    np.testing.assert_allclose(check.relative_error, np.abs(check.sums - change) / np.abs(change), rtol=1e-4)
+    finer = interpret.completeness(
+        small, images, interpret.integrated_gradients(small, images, 1, baseline=-0.5, steps=512), 1, baseline=-0.5
+    )
+    assert finer.relative_error.mean() < check.relative_error.mean()  # the rule's error shrinks with the steps
+    with pytest.raises(ValueError, match="expected the inputs' shape"):
+        interpret.completeness(small, images, attributions[:2], 1)
+
+
 def test_integrated_gradients_is_exact_for_a_linear_model_and_batching_does_not_matter():
     keras.utils.set_random_seed(4)
     inputs = keras.Input((8, 8, 3))

@@ -21,13 +21,13 @@ def _notebook(path: Path, code: str) -> Path:
 
 
 def test_stages_run_01_to_03_alone_then_the_rest_longest_first(tmp_path):
-    names = ["11_c", "01_a", "05_b", "02_x", "03_y", "08_s", "12_new"]
+    names = ["10_c", "01_a", "05_b", "02_x", "03_y", "08_s", "12_new"]
     paths = [tmp_path / f"{n}.ipynb" for n in names]
     assert [[p.stem for p in stage] for stage in notebooks.stages(paths)] == [
         ["01_a"],
         ["02_x"],
         ["03_y"],
-        ["08_s", "11_c", "05_b", "12_new"],
+        ["08_s", "10_c", "05_b", "12_new"],
     ]
 
 
