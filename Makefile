@@ -62,15 +62,13 @@ compare-other-arithmetic: venv
 ## train (cells tagged NBVAL_CHECK_OUTPUT: a cold run may print training-time warnings a warm one does not).
 ## Two chains run side by side (two make jobs; each test has its own cache folder): the other-classes test
 ## (one long chain of notebooks) and, beside it, the unit tests then nbval of notebooks 01-03 in order. Then
-## the later notebooks (and the explorer) two at a time, whole notebooks per worker, while cnnlib.run.idle_lane trains
-## notebook 08's runs ahead of it on whichever core is idle.
+## the later notebooks (and the explorer) two at a time, whole notebooks per worker.
 # A cell may run for up to an hour: a limit against hangs (notebook 08's training cell takes about 20-25 minutes cold
 # on a 2-core AVX2 machine), not a timing test.
 NBVAL := --nbval-lax --nbval-current-env --nbval-cell-timeout=3600
 test: venv testdeps
 	$(MAKE) --no-print-directory -j 2 --output-sync=target test-other-classes test-unit-then-first-notebooks
-	$(BIN)/python -m cnnlib.run.idle_lane -- \
-		$(BIN)/python -m pytest $(NBVAL) -n 2 --dist loadscope $$($(BIN)/python -m cnnlib.run.notebooks --list-part together --explorer)
+	$(BIN)/python -m pytest $(NBVAL) -n 2 --dist loadscope $$($(BIN)/python -m cnnlib.run.notebooks --list-part together --explorer)
 
 # the two chains of `make test` (output printed when each one ends)
 test-other-classes: venv testdeps

@@ -28,7 +28,7 @@ EXAMPLE_CLASS = "scorpion"  # the reference's example image class (used when it 
 SPLIT_SIZES: dict[str, int] = {"train": 50, "val": 10, "test": 20}  # images per class
 SPLITS: tuple[str, ...] = tuple(SPLIT_SIZES)
 SEED = 42
-# Notebook 08's repeats (its parameters' defaults; cnnlib.run.idle_lane trains the same runs ahead of it).
+# Notebook 08's repeats (its parameters' defaults).
 STATISTICS_SEEDS: tuple[int, ...] = (42, 43, 44, 45, 46)  # training seeds on the committed split
 SPLIT_SEEDS: tuple[int, ...] = (42, 1, 2)  # split seeds, each trained with SEED
 IMAGE_SIZE = 224  # pixels, square

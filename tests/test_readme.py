@@ -69,3 +69,11 @@ def test_the_readme_is_a_front_door():
     linked = set(LINK.findall(README.read_text()))
     missing = [p.name for p in PAGES[1:] if f"docs/{p.name}" not in linked]
     assert not missing, f"docs pages the README does not link: {missing}"
+
+
+def test_the_results_page_is_the_results_schema():
+    """docs/results.md shows ``cnnlib.store.schema`` as generated: a key added to a record appears there."""
+    page = (config.REPO_ROOT / "docs" / "results.md").read_text()
+    from cnnlib.store import schema
+
+    assert schema.schema_markdown() in page, "docs/results.md differs: paste schema.schema_markdown()"

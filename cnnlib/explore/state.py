@@ -27,7 +27,7 @@ from cnnlib._tensorflow import keras
 from cnnlib.data import images
 from cnnlib.explore import registry, views  # noqa: F401  (views registers the methods)
 from cnnlib.explore.work import ImageWork, weights_fingerprint
-from cnnlib.interpret import conv_layer_names, last_conv_layer
+from cnnlib.interpret import default_layer, explainable_layers
 from cnnlib.interpret.view import resolve_layer, view
 from cnnlib.models.forward import compiled_forward
 
@@ -180,7 +180,7 @@ class ExplorerSession:
 
     def layers(self, name: str) -> list[str]:
         """The model's convolution layers (what layer menus offer)."""
-        return conv_layer_names(self.entry(name).model)
+        return explainable_layers(self.entry(name).model)
 
     def image(self, state: State, size: int) -> tuple[np.ndarray, str, str]:
         """(uint8 image, its name, a key identifying it) for the state's image."""
@@ -258,11 +258,11 @@ class ExplorerSession:
         model = entry.model
         x = work.get(("inputs",), "preprocess", lambda: np.asarray(entry.preprocess(image[None]), np.float32))
         frame.probabilities = work.get(("probabilities",), "forward", lambda: np.asarray(compiled_forward(model)(x))[0])
-        frame.layers = conv_layer_names(model)
-        layer = state.layer or last_conv_layer(model)
+        frame.layers = explainable_layers(model)
+        layer = state.layer or default_layer(model)
         if layer not in frame.layers:
             raise InputError(
-                f"Model {state.model!r} has no convolution layer {layer!r}; choose one of {', '.join(frame.layers)}."
+                f"Model {state.model!r} has no explainable layer {layer!r}; choose one of {', '.join(frame.layers)}."
             )
         frame.layer = layer
         frame.layer_shape = tuple(int(n) for n in view(model).outputs[resolve_layer(model, layer)].shape[1:])

@@ -21,7 +21,7 @@ see ``score_source``) and accepts layers inside nested models by path ("vgg19/bl
 from collections.abc import Callable
 
 import cnnlib._tensorflow  # noqa: F401  (first: TensorFlow's import-time C++ notes silenced, log level set)
-from cnnlib.interpret.activation_max import activation_maximisation
+from cnnlib.interpret.activation_max import activation_maximisation, maximise_channels
 from cnnlib.interpret.cam import cam_raw, grad_cam_plus_plus, hires_cam, layer_cam
 from cnnlib.interpret.feature_maps import conv_layer_names, feature_maps
 from cnnlib.interpret.gradcam import compare_upsampling, grad_cam, grad_cam_raw, guided_grad_cam, upsample_maps
@@ -51,7 +51,7 @@ from cnnlib.interpret.patches import (
     top_k_patches,
 )
 from cnnlib.interpret.scorecam import score_cam, scored_channels
-from cnnlib.interpret.view import ExplainError, last_conv_layer, score_source
+from cnnlib.interpret.view import ExplainError, default_layer, explainable_layers, last_conv_layer, score_source
 
 __all__ = [
     "ExplainError",
@@ -78,6 +78,9 @@ __all__ = [
     "hires_cam",
     "integrated_gradients",
     "last_conv_layer",
+    "maximise_channels",
+    "default_layer",
+    "explainable_layers",
     "layer_cam",
     "occlusion",
     "one_hot_scores",

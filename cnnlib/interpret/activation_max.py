@@ -18,12 +18,14 @@ randomness comes from stateless ops seeded by (``seed``, step), so the same seed
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 import numpy as np
 
 from cnnlib._tensorflow import keras, tf
 from cnnlib.interpret.view import resolve_layer, view
 
-__all__ = ["activation_maximisation", "gaussian_kernel"]
+__all__ = ["activation_maximisation", "gaussian_kernel", "maximise_channels"]
 
 
 def gaussian_kernel(sigma: float, colours: int) -> np.ndarray:
@@ -164,3 +166,50 @@ def activation_maximisation(
         np.clip(start, low, high).astype(np.float32), weights, tf.constant(steps, tf.int32), tf.constant(seed, tf.int32)
     )
     return np.asarray(image)[0], np.asarray(trace)
+
+
+def maximise_channels(
+    model: keras.Model,
+    layer_name: str,
+    channels: Sequence[int],
+    reference: Mapping[int, float],
+    *,
+    steps: int = 128,
+    seed: int = 0,
+    value_range: tuple[float, float] = (0.0, 255.0),
+) -> tuple[np.ndarray, dict[int, dict]]:
+    """``activation_maximisation`` for several channels of one layer, each measured against a reference activation.
+
+    Args:
+        model: a Keras 3 model with one image input; its current weights are used.
+        layer_name: path or unique name of a layer with an (h, w, channels) output.
+        channels: 0-based channel indices.
+        reference: {channel: activation} to compare with, e.g. the strongest activation any training image gives
+            the channel (``top_k_patches(...)[c][0].activation``).
+        steps, seed, value_range: as ``activation_maximisation`` (the same seed for every channel).
+
+    Returns:
+        (images float32 (K, H, W, C) in the model's input units, in ``channels`` order; {channel: {"activation": the
+        channel's largest value over positions on its synthetic image, "reference": ``reference[channel]``,
+        "ratio": activation / reference}}).
+
+    Raises:
+        KeyError: if a channel has no reference value; others as ``activation_maximisation``.
+    """
+    from cnnlib.interpret.feature_maps import feature_maps
+
+    missing = [int(c) for c in channels if int(c) not in reference]
+    if missing:
+        raise KeyError(f"No reference activation for channel(s) {missing} of {layer_name!r}.")
+    images = np.stack(
+        [
+            activation_maximisation(model, int(c), layer_name, steps=steps, seed=seed, value_range=value_range)[0]
+            for c in channels
+        ]
+    )
+    maps = feature_maps(model, images, [layer_name])[layer_name]  # (K, h, w, C)
+    measured = {}
+    for k, c in enumerate(int(c) for c in channels):
+        activation, base = float(maps[k, ..., c].max()), float(reference[c])
+        measured[c] = {"activation": activation, "reference": base, "ratio": activation / base if base else None}
+    return images, measured

@@ -25,14 +25,14 @@ import numpy as np
 
 from cnnlib._tensorflow import keras, tf
 from cnnlib.interpret.upsample import upsample_maps
-from cnnlib.interpret.view import input_spec, last_conv_layer, resolve_layer, view
+from cnnlib.interpret.view import default_layer, input_spec, resolve_layer, view
 
 WEIGHTINGS = ("gradcam", "gradcam++", "hirescam", "layercam")
 
 
 def cam_layer(model: keras.Model, layer_name: str | None) -> str:
-    """Path of the CAM's layer (the last convolution by default); it must have a 4-D output."""
-    path = resolve_layer(model, layer_name) if layer_name else last_conv_layer(model)
+    """Path of the CAM's layer (``default_layer`` by default); it must have a 4-D output."""
+    path = resolve_layer(model, layer_name) if layer_name else default_layer(model)
     shape = tuple(view(model).outputs[path].shape[1:])
     if len(shape) != 3:
         raise ValueError(
@@ -122,7 +122,7 @@ def cam_raw(
         weighting: "gradcam" (w_k = spatial mean of g_k), "gradcam++" (w_k = sum_ij alpha_k(i, j) ReLU(g_k(i, j))),
             "hirescam" (w = g, element-wise) or "layercam" (w = ReLU(g), element-wise); see the module docstring.
         layer_name: path (``"vgg19/block5_conv4"``) or unique name of a layer with an (h, w, channels) output; None: the
-            last convolution layer (``last_conv_layer``).
+            last spatial feature map before the head (``default_layer``).
         score_layer: path or unique name of a layer whose output (N, classes) is taken as the class scores; None: the
             class scores before softmax, found by ``score_source``.
         relu: apply the final ReLU; False keeps the signed map.
@@ -175,7 +175,7 @@ def grad_cam_plus_plus(
         targets: class indices: one int gives (N, H, W); a sequence of K gives (N, K, H, W), in its order (with
             ``upsample=None``: (N, h, w) and (N, K, h, w)).
         layer_name: path (``"vgg19/block5_conv4"``) or unique name of a layer with an (h, w, channels) output; None: the
-            last convolution layer (``last_conv_layer``).
+            last spatial feature map before the head (``default_layer``).
         score_layer: path or unique name of a layer whose output (N, classes) is taken as the class scores; None: the
             class scores before softmax, found by ``score_source``.
         upsample: how the maps reach the input grid: "aligned" (along the receptive fields) or "resize" (the plain
@@ -220,7 +220,7 @@ def hires_cam(
         targets: class indices: one int gives (N, H, W); a sequence of K gives (N, K, H, W), in its order (with
             ``upsample=None``: (N, h, w) and (N, K, h, w)).
         layer_name: path (``"vgg19/block5_conv4"``) or unique name of a layer with an (h, w, channels) output; None: the
-            last convolution layer (``last_conv_layer``).
+            last spatial feature map before the head (``default_layer``).
         score_layer: path or unique name of a layer whose output (N, classes) is taken as the class scores; None: the
             class scores before softmax, found by ``score_source``.
         upsample: how the maps reach the input grid: "aligned" (along the receptive fields) or "resize" (the plain
@@ -262,7 +262,7 @@ def layer_cam(
         targets: class indices: one int gives (N, H, W); a sequence of K gives (N, K, H, W), in its order (with
             ``upsample=None``: (N, h, w) and (N, K, h, w)).
         layer_name: path (``"vgg19/block5_conv4"``) or unique name of a layer with an (h, w, channels) output; None: the
-            last convolution layer (``last_conv_layer``).
+            last spatial feature map before the head (``default_layer``).
         score_layer: path or unique name of a layer whose output (N, classes) is taken as the class scores; None: the
             class scores before softmax, found by ``score_source``.
         upsample: how the maps reach the input grid: "aligned" (along the receptive fields) or "resize" (the plain

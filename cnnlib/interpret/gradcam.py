@@ -43,7 +43,7 @@ def grad_cam_raw(
             which rescale inside; ``vgg19.preprocess`` output for VGG19).
         targets: class indices: one int gives (N, h, w); a sequence of K gives (N, K, h, w), in its order.
         layer_name: path (``"vgg19/block5_conv4"``) or unique name of a layer with an (h, w, channels) output; None: the
-            last convolution layer (``last_conv_layer``).
+            last spatial feature map before the head (``default_layer``).
         score_layer: path or unique name of a layer whose output (N, classes) is taken as the class scores; None: the
             class scores before softmax, found by ``score_source``.
 
@@ -80,7 +80,7 @@ def grad_cam(
             which rescale inside; ``vgg19.preprocess`` output for VGG19).
         targets: class indices: one int gives (N, H, W); a sequence of K gives (N, K, H, W), in its order.
         layer_name: path (``"vgg19/block5_conv4"``) or unique name of a layer with an (h, w, channels) output; None: the
-            last convolution layer (``last_conv_layer``).
+            last spatial feature map before the head (``default_layer``).
         score_layer: path or unique name of a layer whose output (N, classes) is taken as the class scores; None: the
             class scores before softmax, found by ``score_source``.
         upsample: "aligned" (along the receptive fields) or "resize" (the plain bilinear resize); see ``upsample_maps``.
@@ -121,8 +121,8 @@ def guided_grad_cam(
         inputs: float32 (N, H, W, C) images in the model's input units (uint8-range pixels for the custom networks,
             which rescale inside; ``vgg19.preprocess`` output for VGG19).
         target: one class index (an int, not a sequence), the same for every image.
-        layer_name: the Grad-CAM layer, path or unique name with an (h, w, channels) output; None: the last convolution
-            layer (``last_conv_layer``).
+        layer_name: the Grad-CAM layer, path or unique name with an (h, w, channels) output; None: the last spatial
+            feature map before the head (``default_layer``).
         score_layer: path or unique name of a layer whose output (N, classes) is taken as the class scores, by both
             factors; None: the class scores before softmax, found by ``score_source``.
         upsample: how the Grad-CAM map reaches the input grid: "aligned" or "resize" (see ``grad_cam``).
@@ -158,7 +158,7 @@ def compare_upsampling(
             which rescale inside; ``vgg19.preprocess`` output for VGG19).
         targets: one class index per image (length N).
         layer_name: path (``"vgg19/block5_conv4"``) or unique name of a layer with an (h, w, channels) output; None: the
-            last convolution layer (``last_conv_layer``).
+            last spatial feature map before the head (``default_layer``).
 
     Returns:
         float32 (N, 2, H, W): [:, 0] upsampled "aligned" (along the receptive fields), [:, 1] "resize" (the plain

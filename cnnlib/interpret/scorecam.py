@@ -113,7 +113,7 @@ def score_cam(
         targets: class indices: one int gives (N, H, W); a sequence of K gives (N, K, H, W), in its order (with
             ``upsample=None``: (N, h, w) and (N, K, h, w)).
         layer_name: path (``"vgg19/block5_conv4"``) or unique name of a layer with an (h, w, channels) output; None: the
-            last convolution layer (``last_conv_layer``).
+            last spatial feature map before the head (``default_layer``).
         score_layer: path or unique name of a layer whose output (N, classes) is taken as the class scores; None: the
             class scores before softmax, found by ``score_source``.
         upsample: how the maps reach the input grid: "aligned" (along the receptive fields) or "resize" (the plain

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from cnnlib._tensorflow import keras, tf
 from cnnlib.models.model_graph import (
     ExplainError,
+    is_model,
     iter_layers,
     output_layer,
     resolve_layer,
@@ -53,6 +54,17 @@ NO_GUIDED_RULE = (
 )
 _NO_RULE_LAYERS = (keras.layers.LeakyReLU, keras.layers.ELU, keras.layers.PReLU)
 _CONV = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.SeparableConv2D)
+# 4-D outputs that are not a feature map of their own: pooling (the head's reduction), identity-at-inference noise
+_NOT_A_FEATURE_MAP = (
+    keras.layers.MaxPooling2D,
+    keras.layers.AveragePooling2D,
+    keras.layers.GlobalMaxPooling2D,
+    keras.layers.GlobalAveragePooling2D,
+    keras.layers.Dropout,
+    keras.layers.SpatialDropout2D,
+    keras.layers.GaussianNoise,
+    keras.layers.GaussianDropout,
+)
 
 
 # ----------------------------------------------------------------------------- guided rules
@@ -118,7 +130,7 @@ def conv_layer_names(model: keras.Model) -> list[str]:
 
 
 def last_conv_layer(model: keras.Model) -> str:
-    """Path of the last convolution layer: the default target of Grad-CAM and of every CAM here.
+    """Path of the last convolution layer (``default_layer`` starts from it).
 
     Args:
         model: any Keras 3 model; layers inside nested models count too.
@@ -137,6 +149,47 @@ def last_conv_layer(model: keras.Model) -> str:
             "Pass layer_name= a layer with a 4-D output (batch, height, width, channels)."
         )
     return names[-1]
+
+
+def default_layer(model: keras.Model) -> str:
+    """Path of the default layer of Grad-CAM and every CAM here: the last spatial feature map that feeds the
+    classifier head, after its activation and before pooling.
+
+    That is the last layer with a 4-D output (batch, h, w, channels) from the last convolution on, pooling and
+    dropout-like layers left out: the convolution itself when it carries its activation (VGG19's
+    ``block5_conv4``, this project's networks), the block output after batch normalisation and activation
+    otherwise (ResNet50's ``conv5_block3_out``, MobileNetV2's ``out_relu``, EfficientNetB0's ``top_activation``),
+    the maps the peers' examples explain.
+
+    Args:
+        model: any Keras 3 model; layers inside nested models count too.
+
+    Returns:
+        A layer path, e.g. ``"conv5_block3_out"`` or ``"vgg19/block5_conv4"``.
+
+    Raises:
+        ExplainError: as ``last_conv_layer`` when the model has no convolution.
+    """
+    last = last_conv_layer(model)
+    layers = dict(iter_layers(model))
+    outputs = view(model).outputs
+    paths = list(outputs)
+    chosen = last
+    for path in paths[paths.index(last) + 1 :]:
+        layer = layers.get(path)
+        if layer is None or is_model(layer) or isinstance(layer, _NOT_A_FEATURE_MAP):
+            continue
+        if len(outputs[path].shape) == 4:
+            chosen = path
+    return chosen
+
+
+def explainable_layers(model: keras.Model) -> list[str]:
+    """The layers the explorer offers: every convolution (``conv_layer_names``), then ``default_layer`` when it is
+    not one of them (a block output after batch normalisation and activation)."""
+    names = conv_layer_names(model)
+    default = default_layer(model)
+    return names if default in names else [*names, default]
 
 
 def check_channels(layer_name: str, count: int, channels: Sequence[int]) -> None:

@@ -173,8 +173,8 @@ def cached_training(name: str, train: Callable[[], tuple[keras.Model, dict]]) ->
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise not_writable(model_file, exc) from exc
-    # One trainer per model: a process that finds another training it (cnnlib.run.idle_lane beside notebook 08) waits
-    # and loads its result instead of training the same model twice.
+    # One trainer per model: a process that finds another training it (notebooks 09 and 10 want notebook 08's seed 43
+    # while 08 runs beside them) waits and loads its result instead of training the same model twice.
     with exclusive_lock(folder / f".{name}.lock"):
         if (found := _load_cached(model_file, record_file)) is not None:
             return found

@@ -23,6 +23,21 @@ def _interval(value: Mapping | None, digits: int = 3) -> str:
     return f"{num(value['mean'], digits)} [{num(low, digits)}, {num(high, digits)}]"
 
 
+def _paired(row: Mapping | None, digits: int = 2) -> str:
+    """'-0.12 [-0.18, -0.06], Holm p < 0.001' from a ``paired_score_family`` row; '-' when nothing was compared."""
+    if not row:
+        return "-"
+    low, high = row["ci"]
+    return (
+        f"{num(row['difference'], digits, True)} [{num(low, digits, True)}, {num(high, digits, True)}], {_holm_p(row)}"
+    )
+
+
+def _holm_p(row: Mapping) -> str:
+    text = p_value(row["p_holm"])
+    return f"Holm p {text}" if text.startswith("<") else f"Holm p = {text}"
+
+
 def _benchmark_key(name: str) -> str:
     """The method's key in results/benchmarks.json (the method table's), "" for a name the table lacks."""
     try:
@@ -51,7 +66,10 @@ def method_comparison_tables(results: Mapping, benchmarks: Mapping | None = None
         {
             "method": m,
             "randomization": _interval(summary[m]["randomization_spearman_abs"], 2),
-            "constant": str(summary[m]["n_constant_randomized"]),
+            "calibration": _interval(summary[m].get("calibration_spearman_abs"), 2),
+            "randomization_vs_calibration": _paired(summary[m].get("randomization_vs_calibration")),
+            "constant": f"{summary[m]['n_constant_trained']} / {summary[m]['n_constant_randomized']} / "
+            f"{summary[m].get('n_constant_calibration', '-')}",
             "deletion": _interval(summary[m]["deletion_auc"]),
             "insertion": _interval(summary[m]["insertion_auc"]),
             "deletion_vs_random": f"{num(summary[m]['deletion_vs_random']['difference'], 3, True)} "
@@ -76,10 +94,12 @@ def method_comparison_tables(results: Mapping, benchmarks: Mapping | None = None
     compared = [m for m in methods if similarity(m) is not None]
     return {
         "takeaways": method_takeaways(summary, methods, custom),
+        "ig_completeness": completeness_sentence(custom.get("ig_completeness")),
         "model": custom["model"],
         "weights": custom["weights"],
         "n_images": custom["n_images"],
         "cascade_images": custom["cascade_images"],
+        "calibration_model": custom.get("calibration_model", "-"),
         "seeds": ", ".join(str(s) for s in custom["seeds"]),
         "layers": ", ".join(custom["layers_reinitialised"]),
         "steps": custom["steps"],
@@ -101,6 +121,18 @@ def method_comparison_tables(results: Mapping, benchmarks: Mapping | None = None
     }
 
 
+def completeness_sentence(completeness: Mapping | None) -> str:
+    """Integrated Gradients' completeness error over the compared images, in words ("" when not measured)."""
+    if not completeness:
+        return ""
+    n = completeness["n"]
+    return (
+        f"Integrated Gradients with {completeness['steps']} steps: each map's attributions sum to its score change "
+        f"within {100 * completeness['median_relative_error']:.1f}% (median over the {n} images; largest "
+        f"{100 * completeness['max_relative_error']:.1f}%; {completeness['n_within_1_percent']} of {n} within 1%)."
+    )
+
+
 def _listing(names: Sequence[str]) -> str:
     return "none" if not names else names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
@@ -118,17 +150,29 @@ def reduced_settings(custom: Mapping) -> str:
 
 def method_takeaways(summary: Mapping[str, Mapping], methods: Sequence[str], custom: Mapping) -> list[str]:
     """Four sentences from notebook 10's stored verdicts and paired differences, each naming the settings it rests
-    on: which maps survive re-initialisation (interval of |Spearman| above a conventional threshold), which beat
-    the random baseline on both curves, which do both and whether any of those differ from each other (paired,
-    Holm over the family), and which methods gave constant maps (counted apart)."""
-    verdict, threshold = custom["verdicts"], custom["randomization_threshold"]
-    survive, beat, both = verdict["survive"], verdict["beat"], verdict["both"]
+    on: which maps change under re-initialisation more than between two independently trained networks (the
+    calibration; paired, Holm over the methods) and which do not, which beat the random baseline on both curves,
+    which do both and whether any of those differ from each other (paired, Holm over the family), and which methods
+    gave constant maps (counted apart)."""
+    verdict = custom["verdicts"]
+    survive, sensitive, beat, both = verdict["survive"], verdict["sensitive"], verdict["beat"], verdict["both"]
     seeds = ", ".join(str(s) for s in custom["seeds"])
+    family = next(
+        (
+            summary[m]["randomization_vs_calibration"]["family_size"]
+            for m in methods
+            if summary[m].get("randomization_vs_calibration")
+        ),
+        0,
+    )
     first = (
-        f"Re-initialising every layer (on {custom['cascade_images']} images, seeds {seeds}), {_listing(survive)} "
-        f"{'keeps' if len(survive) == 1 else 'keep'} an absolute rank correlation above {threshold} with the trained "
-        f"maps (95% interval above {threshold}, a conventional threshold, not calibrated against two independently "
-        f"trained networks): those maps follow the image more than the weights."
+        f"Re-initialising every layer (on {custom['cascade_images']} images, seeds {seeds}), the maps of "
+        f"{_listing(sensitive)} become less like the trained maps than those of the same architecture trained "
+        f"independently ({custom.get('calibration_model', 'the calibration network')}) are (paired difference of "
+        f"absolute rank correlations over the images, Wilcoxon with Holm over the {family} methods): they follow what "
+        f"the network learned. {_listing(survive)} {'stays' if len(survive) == 1 else 'stay'} as similar as that "
+        f"calibration or more: by this check {'its' if len(survive) == 1 else 'their'} maps do not tell the trained "
+        f"network from a random one."
     )
     rest = [m for m in methods if m not in beat]
     second = (
@@ -146,9 +190,12 @@ def method_takeaways(summary: Mapping[str, Mapping], methods: Sequence[str], cus
     else:
         third = "No method passes both checks on this network under these settings: read every map with that caveat."
     constant = [
-        f"{m} ({summary[m]['n_constant_trained']} trained, {summary[m]['n_constant_randomized']} re-initialised)"
+        f"{m} ({summary[m]['n_constant_trained']} trained, {summary[m]['n_constant_randomized']} re-initialised, "
+        f"{summary[m].get('n_constant_calibration', 0)} calibration)"
         for m in methods
-        if summary[m]["n_constant_trained"] or summary[m]["n_constant_randomized"]
+        if summary[m]["n_constant_trained"]
+        or summary[m]["n_constant_randomized"]
+        or summary[m].get("n_constant_calibration", 0)
     ]
     fourth = (
         f"Constant maps, which a rank correlation cannot score and which are counted apart: {_listing(constant)}."
@@ -161,13 +208,9 @@ def method_takeaways(summary: Mapping[str, Mapping], methods: Sequence[str], cus
 def _differences(rows: Sequence[Mapping], n_images: int) -> str:
     """Paired method-vs-method AUC differences in words: each with its interval and Holm p, then the verdict."""
 
-    def holm_p(r: Mapping) -> str:
-        text = p_value(r["p_holm"])
-        return f"Holm p {text}" if text.startswith("<") else f"Holm p = {text}"
-
     listed = "; ".join(
         f"{r['a']} - {r['b']} {r['curve']} AUC {num(r['difference'], 3, True)} "
-        f"[{num(r['ci'][0], 3, True)}, {num(r['ci'][1], 3, True)}], {holm_p(r)}"
+        f"[{num(r['ci'][0], 3, True)}, {num(r['ci'][1], 3, True)}], {_holm_p(r)}"
         for r in rows
     )
     wins: dict[str, list[str]] = {}

@@ -21,6 +21,7 @@ from cnnlib import arithmetic, config
 from cnnlib.report.findings import headline
 from cnnlib.report.method_tables import method_comparison_tables
 from cnnlib.report.tables import (
+    activation_max_sentence,
     reference_matrix_checks,
     reference_rows,
     sanity_tables,
@@ -62,6 +63,13 @@ def figure_keys(loaded: dict) -> dict[str, list[tuple[str, dict]]]:
         "confusion_vgg19": ("confusion", {"model": "vgg19"}),
         "argmax_custom": ("patches_argmax", {"model": best, "layer": patches["argmax_custom_layer"]}),
         "argmax_vgg19": ("patches_argmax", {"model": "vgg19", "layer": patches["argmax_vgg19_layer"]}),
+        "activation_max": (
+            "activation_max",
+            {
+                "model": patches["activation_maximisation"]["model"],
+                "layer": patches["activation_maximisation"]["layer"],
+            },
+        ),
         "guided_custom": ("guided_backprop", {"model": best}),
         "guided_vgg19": ("guided_backprop", {"model": "vgg19"}),
         "gradcam_custom": ("gradcam_grid", {"model": best}),
@@ -123,14 +131,15 @@ def collect(outputs: artifacts.Outputs | None = None) -> tuple[dict, list[Path]]
     # The all-categories run (`make scale`, not part of `make report`): an appendix when its results exist.
     scale, scale_json = None, outputs.results_dir / "scale_all.json"
     if not outputs.label and scale_json.is_file():
-        figure = outputs.figure_path("scale_confusion")
-        if not figure.is_file():
-            raise ReportInputMissing(f"Figure {figure} is missing: rerun `make scale`.")
-        scale = {
-            **scale_tables(json.loads(scale_json.read_text())),
-            "figure": _for_pdf(figure, outputs),
-        }
-        inputs += [scale_json, figure]
+        scale = scale_tables(json.loads(scale_json.read_text()))
+        shown = [outputs.figure_path("scale_confusion", model=m) for m in scale["shown"]]
+        for figure in shown:
+            if not figure.is_file():
+                raise ReportInputMissing(
+                    f"Figure {figure} is missing: run `python -m cnnlib.run.scale --figures-only` (or `make scale`)."
+                )
+        scale["figures"] = [_for_pdf(figure, outputs) for figure in shown]
+        inputs += [scale_json, *shown]
     ours = {**{v: loaded[v] for v in VARIANTS}, "vgg19": vgg}
     provenance = vgg["provenance"]
     checksums = config.CHECKSUMS_FILE
@@ -185,6 +194,7 @@ def collect(outputs: artifacts.Outputs | None = None) -> tuple[dict, list[Path]]
             "custom_last_layer": loaded["guided_backprop"]["custom_layer"],
             "vgg19_layers": loaded["feature_maps"]["vgg19_layers"],
             "top9_keys": list(loaded["patches"]["top9_training_patches"]),
+            "activation_max": activation_max_sentence(loaded["patches"]["activation_maximisation"]),
         },
         "statistics": statistics_tables(loaded["statistics"]),
         "conclusions": headline({**loaded, "vgg19": vgg}, strong=lambda phrase: phrase),

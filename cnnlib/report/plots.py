@@ -9,16 +9,20 @@ import numpy as np
 import seaborn as sns
 
 
-def plot_examples(images: np.ndarray, titles: Sequence[str], ncols: int | None = None) -> plt.Figure:
-    """A row (or grid) of uint8 images (N, H, W, 3) with titles."""
+def plot_examples(
+    images: np.ndarray, titles: Sequence[str], ncols: int | None = None, title: str | None = None
+) -> plt.Figure:
+    """A row (or grid) of uint8 images (N, H, W, 3) with titles, under an optional figure ``title``."""
     ncols = ncols or len(images)
     nrows = int(np.ceil(len(images) / ncols))
     fig, axes = plt.subplots(nrows, ncols, figsize=(2.2 * ncols, 2.4 * nrows), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
-    for ax, image, title in zip(axes.flat, images, titles):
+    for ax, image, label in zip(axes.flat, images, titles):
         ax.imshow(image)
-        ax.set_title(title, fontsize=9)
+        ax.set_title(label, fontsize=9)
+    if title:
+        fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
 
@@ -291,26 +295,36 @@ def plot_deletion_insertion(curves: Mapping[str, Mapping[str, np.ndarray]], titl
     return fig
 
 
-def plot_confusion_many(matrices: Mapping[str, np.ndarray], classes: Sequence[str], title: str) -> plt.Figure:
-    """Row-normalised confusion matrices for many classes (e.g. 96 x 96), side by side, no cell numbers.
+def plot_confusion_full(matrix: np.ndarray, classes: Sequence[str], title: str) -> plt.Figure:
+    """One row-normalised confusion matrix for many classes (e.g. 96 x 96), sized for a full page width.
 
-    Rows are true classes, columns predicted; colour is the share of the row (0..1); every class is
-    named on both axes in small type, so the figure stays readable when zoomed.
+    Rows are true classes, columns predicted; colour is the share of the row (0..1); no cell numbers. Every
+    class is named on both axes in type as large as one row allows (about 4 pt at 96 classes on a 16.5 cm wide
+    figure): save it at 300 dpi so the names stay sharp when the PDF is zoomed.
+
+    Args:
+        matrix: (K, K) counts, rows true, columns predicted.
+        classes: the K class names, in the matrix's order.
+        title: the figure's title (name the model and, for VGG19, its weights).
+
+    Returns:
+        The figure (7.0 x 7.4 in).
     """
+    matrix = np.asarray(matrix, dtype=float)
     n = len(classes)
-    fig, axes = plt.subplots(1, len(matrices), figsize=(7.5 * len(matrices), 7.8), squeeze=False)
-    for ax, (name, matrix) in zip(axes[0], matrices.items()):
-        matrix = np.asarray(matrix, dtype=float)
-        shares = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
-        image = ax.imshow(shares, cmap="magma_r", vmin=0, vmax=1, interpolation="nearest")
-        ax.set_xticks(range(n), classes, rotation=90, fontsize=3.2)
-        ax.set_yticks(range(n), classes, fontsize=3.2)
-        ax.tick_params(length=1, width=0.3, pad=1)
-        ax.set_xlabel("predicted")
-        ax.set_ylabel("true")
-        ax.set_title(name, fontsize=10)
-        fig.colorbar(image, ax=ax, fraction=0.035, pad=0.02, label="share of the true class")
-    fig.suptitle(title, fontsize=11)
+    if matrix.shape != (n, n):
+        raise ValueError(f"confusion matrix is {matrix.shape}; expected ({n}, {n}) for {n} class names.")
+    shares = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
+    size = float(np.clip(380 / n, 3.6, 8))  # points per class name: one row of the ~5.6 in matrix
+    fig, ax = plt.subplots(figsize=(7.0, 7.4))
+    image = ax.imshow(shares, cmap="magma_r", vmin=0, vmax=1, interpolation="nearest")
+    ax.set_xticks(range(n), classes, rotation=90, fontsize=size)
+    ax.set_yticks(range(n), classes, fontsize=size)
+    ax.tick_params(length=1, width=0.3, pad=1)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    fig.colorbar(image, ax=ax, fraction=0.03, pad=0.015, label="share of the true class")
+    ax.set_title(title, fontsize=9)
     fig.tight_layout()
     return fig
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+import numpy as np
+
 from cnnlib.stats import statistics
 
 SPLITS = ("train", "val", "test")
@@ -97,9 +99,69 @@ def reference_matrix_checks(reference: Mapping) -> list[dict]:
 # --------------------------------------------------------------------------- the all-categories run
 
 
+def activation_max_sentence(am: Mapping) -> str:
+    """Notebook 05's activation maximisation in one sentence: how hard each synthetic image drives its channel,
+    against the strongest activation any training image gives it (results/patches.json "activation_maximisation")."""
+    ratios = sorted(v["ratio"] for v in am["channels"].values())
+    median = (
+        ratios[len(ratios) // 2] if len(ratios) % 2 else (ratios[len(ratios) // 2 - 1] + ratios[len(ratios) // 2]) / 2
+    )
+    above = sum(r > 1 for r in ratios)
+    verdict = (
+        "every synthetic image exceeds anything in the data: it shows the pattern a channel responds to, "
+        "exaggerated and repeated, not an object the network has seen"
+        if above == len(ratios)
+        else f"{above} of {len(ratios)} synthetic images exceed the strongest training patch; where one does not, "
+        "the ascent found a weaker optimum than the data, and the top patches are the better picture of the channel"
+    )
+    return (
+        f"Activation maximisation for the same {len(ratios)} channels of {am['model']} {am['layer']} ({am['steps']} "
+        f"steps of gradient ascent from grey noise under jitter, scaling and blur, seed {am['seed']}): each image "
+        f"drives its channel (largest value over positions) to {num(ratios[0])}-{num(ratios[-1])} times (median "
+        f"{num(median)}) the strongest activation of any of the {am['training_images']} training images, so "
+        f"{verdict}."
+    )
+
+
+def most_confused(confusion: Sequence[Sequence[int]], classes: Sequence[str], k: int = 10) -> list[dict]:
+    """The ``k`` largest off-diagonal cells of a confusion matrix: which class is most often taken for which.
+
+    Args:
+        confusion: (K, K) counts, rows true, columns predicted.
+        classes: the K class names in the matrix's order.
+        k: how many pairs.
+
+    Returns:
+        [{"true", "predicted", "count", "n" (the true class's test images), "share" (count / n)}], largest count
+        first; ties by larger share, then by the true and predicted names.
+    """
+    matrix = np.asarray(confusion, dtype=int)
+    n = matrix.sum(axis=1)
+    cells = [
+        (int(matrix[t, p]), float(matrix[t, p] / n[t]), classes[t], classes[p], int(n[t]))
+        for t, p in zip(*np.nonzero(matrix))
+        if t != p
+    ]
+    cells.sort(key=lambda c: (-c[0], -c[1], c[2], c[3]))
+    return [
+        {"true": t, "predicted": p, "count": count, "n": total, "share": share}
+        for count, share, t, p, total in cells[:k]
+    ]
+
+
+def scale_shown_models(scale: Mapping) -> list[str]:
+    """The models the scale appendix details (confusions, figures): the best custom network by validation
+    accuracy (ties: the first listed), then VGG19 when present."""
+    found = scale["models"]
+    custom = [m for m in found if m != "vgg19"]
+    best = max(custom, key=lambda m: found[m]["val_accuracy"]) if custom else None
+    return [m for m in (best, "vgg19") if m in found]
+
+
 def scale_tables(scale: Mapping) -> dict:
-    """``make scale`` (results/scale_all.json): mean per-class accuracy per model, easiest and hardest classes."""
-    best = max((m for m in scale["models"] if m != "vgg19"), key=lambda m: scale["models"][m]["val_accuracy"])
+    """``make scale`` (results/scale_all.json): mean per-class accuracy per model, easiest and hardest classes, and
+    the five most frequent confusions of the best custom network and of VGG19."""
+    best = scale_shown_models(scale)[0]
 
     def classes(rows: Sequence) -> str:
         return ", ".join(f"{name} {100 * acc:.0f}% ({n})" for name, acc, n in rows)
@@ -114,6 +176,7 @@ def scale_tables(scale: Mapping) -> dict:
         "vgg19_note": scale["vgg19_note"],
         "vgg19_is_imagenet": scale["vgg19_is_imagenet"],
         "best": best,
+        "shown": scale_shown_models(scale),
         "models": [
             {
                 "model": name,
@@ -126,6 +189,16 @@ def scale_tables(scale: Mapping) -> dict:
         ],
         "easiest": classes(scale["models"][best]["easiest_10"]),
         "hardest": classes(scale["models"][best]["hardest_10"]),
+        "confused": [
+            {
+                "model": model,
+                "true": pair["true"],
+                "predicted": pair["predicted"],
+                "images": f"{pair['count']} of {pair['n']} ({100 * pair['share']:.0f}%)",
+            }
+            for model in scale_shown_models(scale)
+            for pair in most_confused(scale["models"][model]["confusion"], scale["class_names"], 5)
+        ],
     }
 
 

@@ -26,12 +26,10 @@ import tempfile
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
 from cnnlib import config
-from cnnlib.run import idle_lane
 
 NOTEBOOKS_DIR = config.REPO_ROOT / "notebooks"
 SEQUENTIAL = ("01", "02", "03")  # notebooks whose outputs every later notebook reads
@@ -127,12 +125,9 @@ def run(paths: Sequence[Path], jobs: int = 2) -> dict[str, Executed]:
     done: dict[str, Executed] = {}
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         for stage in stages(paths):
-            # Several at once and notebook 08 among them: its runs are also trained in the idle lane (idle_lane).
-            beside = idle_lane.filled() if jobs > 1 and any(p.name[:2] == "08" for p in stage) else nullcontext()
-            with beside:
-                for path, executed in zip(stage, pool.map(execute, stage)):
-                    done[path.name] = executed
-                    print(f"{path.name}: {executed.seconds:.0f} s, peak {executed.peak_mib:.0f} MiB", flush=True)
+            for path, executed in zip(stage, pool.map(execute, stage)):
+                done[path.name] = executed
+                print(f"{path.name}: {executed.seconds:.0f} s, peak {executed.peak_mib:.0f} MiB", flush=True)
     return done
 
 

@@ -9,9 +9,9 @@ head (``training`` and ``vgg19`` build under ``distribute.strategy()``: Mirrored
 GPUs, a no-op otherwise) and
 reports mean per-class accuracy with a stratified bootstrap interval.
 
-Entry point: ``python -m cnnlib.run.scale`` writes ``results/scale_all.json`` and
-``figures/scale_confusion.png``; ``--record-benchmark`` adds its wall time and peak memory to
-``results/benchmarks.json`` (key ``scale``).
+Entry point: ``python -m cnnlib.run.scale`` writes ``results/scale_all.json`` and one confusion figure per
+shown model (``figures/scale_confusion_<model>.png``); ``--record-benchmark`` adds its wall time and peak memory
+to ``results/benchmarks.json`` (key ``scale``); ``--figures-only`` redraws the figures from the stored results.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from tqdm import tqdm
 from cnnlib import config
 from cnnlib.data import dataset, images, locate
 from cnnlib.models import distribute, training, vgg19
-from cnnlib.report import plots
+from cnnlib.report import plots, tables
 from cnnlib.stats import evaluation
 from cnnlib.store import artifacts, results
 from cnnlib.store.files import CacheEntryDamaged, atomic_write, atomic_write_bytes, file_sha256
@@ -242,23 +242,29 @@ def run_scale(
     return payload
 
 
-def confusion_figure(payload: dict, models: Sequence[str] | None = None):
-    """The many-class confusion figure of the best custom model (by validation) and VGG19."""
-    found = payload["models"]
-    if models is None:
-        custom = [m for m in found if m != "vgg19"]
-        best = max(custom, key=lambda m: (found[m]["val_accuracy"], -custom.index(m))) if custom else None
-        models = [m for m in (best, "vgg19") if m in found]
+def confusion_figures(payload: dict, models: Sequence[str] | None = None) -> dict:
+    """One full-width confusion figure per model ({model: Figure}; default ``tables.scale_shown_models``), each titled
+    with the model, its mean per-class accuracy and, for VGG19, its weights."""
+    found, n = payload["models"], len(payload["class_names"])
     label = payload.get("vgg19_weights", {}).get("label", "")
-    title = f"Caltech-101, {len(payload['class_names'])} classes: confusion (rows true, share of the row)" + (
-        f"\nVGG19 weights: {label}" if label else ""
-    )
-    names = {m: f"{m}: mean per-class accuracy {100 * found[m]['mean_per_class_accuracy']:.1f}%" for m in models}
-    return plots.plot_confusion_many({names[m]: found[m]["confusion"] for m in models}, payload["class_names"], title)
+    figures = {}
+    for m in tables.scale_shown_models(payload) if models is None else models:
+        accuracy = 100 * found[m]["mean_per_class_accuracy"]
+        title = f"Caltech-101, {n} classes, {m}: mean per-class accuracy {accuracy:.1f}%"
+        if m == "vgg19" and label:
+            title += f"\nVGG19 weights: {label}"
+        figures[m] = plots.plot_confusion_full(found[m]["confusion"], payload["class_names"], title)
+    return figures
+
+
+def save_confusion_figures(payload: dict) -> list[Path]:
+    """Write ``figures/scale_confusion_<model>.png`` (300 dpi) for ``tables.scale_shown_models``; return the paths."""
+    outputs = artifacts.outputs_for(config.CLASSES)
+    return [outputs.save_figure(fig, "scale_confusion", model=m).path for m, fig in confusion_figures(payload).items()]
 
 
 def main(argv: Sequence[str] | None = None) -> dict:
-    """``python -m cnnlib.run.scale``: run, write results/<name>.json and figures/scale_confusion.png."""
+    """``python -m cnnlib.run.scale``: run, write results/<name>.json and figures/scale_confusion_<model>.png."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--classes", default="all", help="'all' (every class folder) or a comma-separated list")
     parser.add_argument("--variants", default=",".join(DEFAULT_VARIANTS))
@@ -266,7 +272,17 @@ def main(argv: Sequence[str] | None = None) -> dict:
     parser.add_argument("--no-vgg19", action="store_true")
     parser.add_argument("--name", default="scale_all", help="results file name (results/<name>.json)")
     parser.add_argument("--record-benchmark", action="store_true", help="add time and memory to benchmarks.json")
+    parser.add_argument(
+        "--figures-only",
+        action="store_true",
+        help="redraw the confusion figures from the stored results/<name>.json (no training)",
+    )
     args = parser.parse_args(argv)
+    if args.figures_only:
+        payload = results.read_results(args.name)
+        written = ", ".join(path.name for path in save_confusion_figures(payload))
+        print(f"wrote {written} from results/{args.name}.json")
+        return payload
     start = time.perf_counter()
     classes = locate.resolve_classes(args.classes)  # "all": every class folder (clutter excluded)
     root = locate.find_dataset(classes)
@@ -283,12 +299,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
         with_vgg19=not args.no_vgg19,
     )
     results.write_results(args.name, payload, compact=True)
-    figure = artifacts.save_figure_file(
-        confusion_figure(payload),
-        artifacts.outputs_for(config.CLASSES).figure_path("scale_confusion"),
-        photo=False,
-        dpi=150,
-    )
+    figures = save_confusion_figures(payload)
     seconds = time.perf_counter() - start
     usage = resource.getrusage(resource.RUSAGE_SELF)
     peak = usage.ru_maxrss / 1024
@@ -298,7 +309,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
             f"{name:16s} mean per-class accuracy {100 * model['mean_per_class_accuracy']:5.1f}% "
             f"[{100 * low:.1f}, {100 * high:.1f}]  (overall {100 * model['overall_accuracy']:.1f}%)"
         )
-    print(f"wrote results/{args.name}.json and {figure.name}; {seconds:.0f} s, peak memory {peak:.0f} MiB")
+    written = ", ".join(f.name for f in figures)
+    print(f"wrote results/{args.name}.json and {written}; {seconds:.0f} s, peak memory {peak:.0f} MiB")
     if args.record_benchmark:
         results.update_benchmarks(
             "scale",

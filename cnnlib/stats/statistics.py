@@ -359,3 +359,11 @@ def picks_with_ties(
         if row["model"] not in exclude:
             runs.setdefault(f"split {row['split_seed']}, seed {row['seed']}", {})[row["model"]] = float(row[split])
     return {run: best_with_ties(scores) for run, scores in runs.items()}
+
+
+def picks_text(picks: Mapping[str, Mapping]) -> str:
+    """``picks_with_ties``' result, one line per run: "split S, seed s: model", with the tie rule when tied."""
+    return "\n".join(
+        f"{run}: {pick['pick']}" + ("" if len(pick["tied"]) == 1 else f"  ({pick['rule']})")
+        for run, pick in picks.items()
+    )

@@ -44,3 +44,23 @@ def test_bad_targets_are_refused():
         interpret.activation_maximisation(model, -1)
     with pytest.raises(ValueError, match="Need steps >= 1 and value_range low < high; got steps=0"):
         interpret.activation_maximisation(model, 0, "conv4", steps=0)
+
+
+def test_maximise_channels_measures_each_synthetic_image_against_its_reference():
+    model = small_models.project("arch3")
+    grey = np.full((1, 224, 224, 3), 127.5, np.float32)
+    alive = np.argsort(interpret.feature_maps(model, grey, ["conv3"])["conv3"][0].mean(axis=(0, 1)))[-2:]
+    channels = [int(c) for c in alive]
+    on_grey = interpret.feature_maps(model, grey, ["conv3"])["conv3"][0].max(axis=(0, 1))
+    reference = {c: float(on_grey[c]) for c in channels}  # what the grey start gives: ascent must beat it
+    images, measured = interpret.maximise_channels(model, "conv3", channels, reference, steps=32, seed=1)
+    assert images.shape == (2, 224, 224, 3) and list(measured) == channels
+    for k, c in enumerate(channels):
+        single, _ = interpret.activation_maximisation(model, c, "conv3", steps=32, seed=1)
+        np.testing.assert_array_equal(images[k], single)  # the same ascent as one call per channel
+        expected = float(interpret.feature_maps(model, single[None], ["conv3"])["conv3"][0, ..., c].max())
+        assert measured[c]["activation"] == pytest.approx(expected, rel=1e-6)
+        assert measured[c]["ratio"] == pytest.approx(measured[c]["activation"] / reference[c])
+        assert measured[c]["ratio"] > 1  # the synthetic image drives its channel harder than the grey start
+    with pytest.raises(KeyError, match=r"No reference activation for channel\(s\) \[0\]"):
+        interpret.maximise_channels(model, "conv3", [0], {}, steps=1)

@@ -171,6 +171,7 @@ def test_nested_layers_by_path_equal_the_flat_network():
     nested, flat = _nested()
     x = np.random.default_rng(2).uniform(-50, 50, (2, 48, 48, 3)).astype(np.float32)
     assert interpret.last_conv_layer(nested) == "vgg16/block5_conv3"
+    assert interpret.default_layer(nested) == "vgg16/block5_conv3"  # the nested base's pool is left out
     np.testing.assert_allclose(
         interpret.grad_cam_raw(nested, x, [0, 2], "vgg16/block5_conv3"),
         interpret.grad_cam_raw(flat, x, [0, 2], "block5_conv3"),
@@ -189,6 +190,36 @@ def test_nested_layers_by_path_equal_the_flat_network():
     ours = interpret.top_k_patches(nested, x, "vgg16/block4_conv1", [3], k=2)[3]
     theirs = interpret.top_k_patches(flat, x, "block4_conv1", [3], k=2)[3]
     assert [(p.image, p.row, p.col, p.box) for p in ours] == [(p.image, p.row, p.col, p.box) for p in theirs]
+
+
+# ----------------------------------------------------------------------------- the default layer
+
+
+@pytest.mark.parametrize("architecture", list(architectures.ARCHITECTURES))
+def test_the_project_networks_default_layer_is_their_last_convolution(architecture):
+    model = architectures.build_model(architecture)  # conv(ReLU) / max-pool stacks: the conv carries its activation
+    assert interpret.default_layer(model) == interpret.last_conv_layer(model)
+    assert interpret.explainable_layers(model) == interpret.conv_layer_names(model)
+
+
+def test_the_default_layer_is_the_block_output_after_normalisation_and_activation_before_pooling():
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((16, 16, 3))
+    x = keras.layers.Conv2D(4, 3, name="conv")(inputs)
+    x = keras.layers.BatchNormalization(name="bn")(x)
+    x = keras.layers.ReLU(name="out_relu")(x)
+    x = keras.layers.SpatialDropout2D(0.2, name="drop")(x)  # identity at inference: not a map of its own
+    x = keras.layers.MaxPooling2D(name="pool")(x)
+    x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
+    model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax", name="head")(x))
+    assert interpret.last_conv_layer(model) == "conv"
+    assert interpret.default_layer(model) == "out_relu"
+    assert interpret.explainable_layers(model) == ["conv", "out_relu"]
+    x = np.random.default_rng(0).uniform(-1, 1, (2, 16, 16, 3)).astype(np.float32)
+    np.testing.assert_array_equal(interpret.grad_cam_raw(model, x, 1), interpret.grad_cam_raw(model, x, 1, "out_relu"))
+    dense = keras.Model(inputs, keras.layers.Dense(3)(keras.layers.Flatten()(inputs)))
+    with pytest.raises(interpret.ExplainError, match="no convolution layer"):
+        interpret.default_layer(dense)
 
 
 # ----------------------------------------------------------------------------- Grad-CAM alignment

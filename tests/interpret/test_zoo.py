@@ -30,6 +30,13 @@ def zoo_model(name: str, size: int = 96) -> keras.Model:
 
 @pytest.mark.zoo
 @pytest.mark.parametrize("name", list(ZOO))
+def test_the_default_layer_is_the_map_the_peers_explain(name):
+    """After the last convolution's batch normalisation and activation, before pooling (not the raw convolution)."""
+    assert interpret.default_layer(zoo_model(name)) == ZOO[name]
+
+
+@pytest.mark.zoo
+@pytest.mark.parametrize("name", list(ZOO))
 def test_zoo_gradcam_equals_tf_keras_vis_and_guided_differs(name):
     from tf_keras_vis.gradcam import Gradcam
     from tf_keras_vis.utils.model_modifiers import ReplaceToLinear

@@ -118,7 +118,7 @@ def test_data_key_is_required_with_the_cache():
 
 
 def test_a_run_wanting_a_model_another_is_saving_waits_and_loads_it(monkeypatch):
-    """Run B (another process: cnnlib.run.idle_lane beside notebook 08) asks for the model while run A is between its
+    """Run B (another process: notebook 10 beside notebook 08) asks for the model while run A is between its
     save and its rename: B waits on the cache's lock and loads A's model instead of training it again."""
     data = _tiny_data(n_per_class=2)
     real_save, saves, other = keras.Model.save, [], {}

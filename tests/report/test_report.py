@@ -178,3 +178,19 @@ def test_tensorflow_is_imported_in_one_place():
         if p.name != "_tensorflow.py" and pattern.search(p.read_text())
     ]
     assert offenders == []
+
+
+def test_most_confused_lists_off_diagonal_cells_by_count_then_share():
+    confusion = [
+        [5, 3, 0],  # a: 3 of 8 taken for b
+        [1, 6, 3],  # b: 3 of 10 taken for c (same count, smaller share than a -> b)
+        [0, 4, 9],  # c: 4 of 13 taken for b
+    ]
+    pairs = tables.most_confused(confusion, ["a", "b", "c"], k=3)
+    assert [(p["true"], p["predicted"], p["count"], p["n"]) for p in pairs] == [
+        ("c", "b", 4, 13),
+        ("a", "b", 3, 8),
+        ("b", "c", 3, 10),
+    ]
+    assert pairs[1]["share"] == 3 / 8 and all(p["true"] != p["predicted"] for p in pairs)  # never the diagonal
+    assert len(tables.most_confused(confusion, ["a", "b", "c"], k=10)) == 4  # only the non-zero cells

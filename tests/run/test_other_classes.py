@@ -31,6 +31,7 @@ SMOKE_PARAMETERS = {
     "CASCADE_IMAGES": 3,
     "N_BOOT": 200,
     "PERMUTED_EPOCHS": 3,
+    "AM_STEPS": 8,
 }
 
 

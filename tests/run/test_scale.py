@@ -12,7 +12,7 @@ from cnnlib import config
 from cnnlib.data import dataset, locate
 from cnnlib.run import scale
 from cnnlib.stats import evaluation
-from cnnlib.store import results
+from cnnlib.store import artifacts, results
 
 CLASSES = ("alpha", "beta", "gamma", "delta")
 PROTOCOL = {"train_per_class": 6, "val_per_class": 2, "max_test": 4}
@@ -79,8 +79,12 @@ def test_run_scale_end_to_end_writes_results_and_figure(tmp_path, monkeypatch):
         "train": 16,
         "val": 8,
     }
-    figure = scale.confusion_figure(payload)
-    assert len(figure.axes) == 4  # two panels (best custom, VGG19), each with a colour bar
+    figures = scale.confusion_figures(payload)
+    assert list(figures) == ["arch1", "vgg19"]  # the best custom network, then VGG19, one figure each
+    for model, figure in figures.items():
+        matrix, colour_bar = figure.axes
+        assert [t.get_text() for t in matrix.get_yticklabels()] == list(CLASSES)  # every class named
+        assert model in matrix.get_title() and ("VGG19 weights" in matrix.get_title()) == (model == "vgg19")
     again = scale.run_scale(
         root, CLASSES, settings, seed=0, variants=("arch1",), **PROTOCOL
     )  # 224 px: the custom nets need it
@@ -92,3 +96,31 @@ def test_update_benchmarks_keeps_other_keys(tmp_path):
     path.write_text(json.dumps({"vgg19": {"x": 1}}))
     results.update_benchmarks("scale", {"wall_seconds": 3.0}, path)
     assert json.loads(path.read_text()) == {"vgg19": {"x": 1}, "scale": {"wall_seconds": 3.0}}
+
+
+def test_figures_only_redraws_the_stored_results_without_training(tmp_path, monkeypatch):
+    """``--figures-only``: the figures come from results/<name>.json alone, the same bytes as from the run."""
+    classes = [f"class_{i:02d}" for i in range(12)]
+    rng = np.random.default_rng(0)
+    models = {
+        name: {
+            "val_accuracy": val,
+            "mean_per_class_accuracy": 0.5,
+            "confusion": (rng.integers(0, 4, (12, 12)) + 6 * np.eye(12, dtype=int)).tolist(),
+        }
+        for name, val in (("arch1", 0.4), ("arch2", 0.6), ("vgg19", 0.9))
+    }
+    weights = {"label": "RANDOM INIT (seed 42), not ImageNet"}
+    payload = {"class_names": classes, "models": models, "vgg19_weights": weights}
+    stored = json.loads(json.dumps(payload))
+    monkeypatch.setattr(scale.results, "read_results", lambda name: stored if name == "scale_all" else None)
+    monkeypatch.setattr(scale, "run_scale", lambda *a, **k: pytest.fail("--figures-only must not train"))
+    monkeypatch.setattr(scale.artifacts, "outputs_for", lambda c: artifacts.Outputs(tuple(c), tmp_path / "redrawn"))
+    scale.main(["--figures-only"])
+    redrawn = sorted(p.name for p in (tmp_path / "redrawn" / "figures").iterdir())
+    assert redrawn == ["scale_confusion_arch2.png", "scale_confusion_vgg19.png"]  # best custom by validation
+    monkeypatch.setattr(scale.artifacts, "outputs_for", lambda c: artifacts.Outputs(tuple(c), tmp_path / "direct"))
+    scale.save_confusion_figures(payload)
+    for name in redrawn:
+        redrawn_bytes = (tmp_path / "redrawn" / "figures" / name).read_bytes()
+        assert redrawn_bytes == (tmp_path / "direct" / "figures" / name).read_bytes()

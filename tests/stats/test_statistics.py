@@ -204,6 +204,12 @@ def test_ties_are_disclosed():
     assert st.best_with_ties({"a": 0.1, "b": 0.2})["rule"] == "unique maximum"
     rows = [{"model": m, "seed": 1, "split_seed": 42, "val": v} for m, v in (("a", 0.5), ("b", 0.5), ("vgg19", 0.9))]
     assert st.picks_with_ties(rows)["split 42, seed 1"]["tied"] == ["a", "b"]
+    rows += [
+        {"model": "a", "seed": 2, "split_seed": 42, "val": 0.4},
+        {"model": "b", "seed": 2, "split_seed": 42, "val": 0.3},
+    ]
+    lines = st.picks_text(st.picks_with_ties(rows)).splitlines()
+    assert lines[0].startswith("split 42, seed 1: a  (tie between a, b") and lines[1] == "split 42, seed 2: a"
 
 
 def test_against_reference_and_whole_counts():

@@ -14,7 +14,7 @@ from PIL import Image  # noqa: E402
 
 from cnnlib import config
 from cnnlib.data import dataset, locate
-from cnnlib.store import artifacts  # noqa: E402
+from cnnlib.store import artifacts, schema  # noqa: E402
 
 
 def _figure():
@@ -75,7 +75,8 @@ def test_results_names_are_known(tmp_path):
     out = artifacts.Outputs(config.CLASSES, tmp_path)
     with pytest.raises(KeyError, match="unknown results name"):
         out.write_results("typo", {"provenance": {}})
-    assert out.write_results("vgg19", {"provenance": {}}).endswith("results/vgg19.json")
+    payload = dict.fromkeys(schema.Vgg19.keys())
+    assert out.write_results("vgg19", payload).endswith("results/vgg19.json")
     with pytest.raises(FileNotFoundError, match="02_custom_architectures.ipynb"):
         out.read_results("arch1")
 

@@ -15,7 +15,8 @@ input grid (the ``sanity.Explain`` signature). ``adapters`` builds the compared 
 on one image so that graph tracing is not counted); it is kept apart from ``compare_methods``, whose results
 are reproducible while a timing is not (the notebooks show the timings of ``benchmarks/bench_methods.py``).
 
-``summarize`` rebuilds the summary from the per-image records alone, so a stored record can be checked.
+``verdicts`` reads the results: ``verdicts.summarize`` rebuilds the summary from the per-image records alone (so a
+stored record can be checked), ``verdicts.decide`` says which method passes which check.
 """
 
 from __future__ import annotations
@@ -27,14 +28,12 @@ import numpy as np
 
 from cnnlib import interpret, methods
 from cnnlib._tensorflow import keras
-from cnnlib.interpret.checks import faithfulness, sanity
+from cnnlib.interpret.checks import faithfulness, sanity, verdicts
 from cnnlib.interpret.gradients import to_heatmap
 from cnnlib.interpret.guided_backprop import one_hot_scores
-from cnnlib.stats import bootstrap
 from cnnlib.store import memo
 
 Explain = sanity.Explain
-CURVES = ("deletion", "insertion")  # lower AUC is better on deletion, higher on insertion
 METHOD_NAMES = tuple(method.name for method in methods.compared())  # the ten, in the method table's order
 
 
@@ -170,95 +169,35 @@ def time_methods(
     return maps, ms
 
 
-def _mean_interval(values: np.ndarray, n_boot: int, seed: int) -> dict:
-    """Mean of per-image values (NaN left out) and its bootstrap 95% interval over images."""
-    v = np.asarray(values, float)
-    v = v[~np.isnan(v)]
-    if len(v) < 2:
-        return {"mean": float(v.mean()) if len(v) else None, "ci": None, "n": int(len(v))}
-    result = bootstrap.paired_bootstrap(v, np.zeros_like(v), n_boot, seed)
-    return {"mean": result["difference"], "ci": result["ci"], "n": int(len(v))}
-
-
-def summarize(record: Mapping, n_boot: int = 2_000, seed: int = 0) -> dict:
-    """The summary table from a per-image record (``compare_methods(...)["per_image"]``): one row per method.
-
-    Row: "randomization_spearman_abs" / "randomization_spearman" / "randomization_ssim" at full re-initialisation
-    ({"mean", "ci", "n"}; per image the mean over seeds, images whose maps were constant for every seed left out),
-    "n_constant_randomized" (seed x image pairs) and "n_constant_trained", "deletion_auc" / "insertion_auc"
-    ({"mean", "ci", "n"}), "deletion_vs_random" / "insertion_vs_random" (paired bootstrap of AUC(method) -
-    AUC(random baseline)). Timings are not part of it (they differ from run to run).
-    """
-    baseline = record["baseline"]
-    base_auc = {
-        kind: faithfulness.auc_per_image(record["curves"][baseline][kind]) for kind in ("deletion", "insertion")
-    }
-    rows = {}
-    for name in record["methods"]:
-        cascade = record["cascade"][name]
-        row = {}
-        for key in ("spearman_abs", "spearman", "ssim"):
-            full = np.array(cascade[key], float)[:, -1]  # (seeds, N) at full re-initialisation; None -> NaN
-            counted = (~np.isnan(full)).sum(axis=0)
-            per_image = np.where(counted > 0, np.nansum(full, axis=0) / np.maximum(counted, 1), np.nan)
-            row[f"randomization_{key}"] = _mean_interval(per_image, n_boot, seed)
-        row["n_constant_randomized"] = int(np.sum(np.asarray(cascade["constant_randomized"], bool)[:, -1]))
-        row["n_constant_trained"] = int(np.sum(cascade["constant_trained"]))
-        for kind in ("deletion", "insertion"):
-            auc = faithfulness.auc_per_image(record["curves"][name][kind])
-            row[f"{kind}_auc"] = _mean_interval(auc, n_boot, seed)
-            row[f"{kind}_vs_random"] = bootstrap.paired_bootstrap(auc, base_auc[kind], n_boot, seed)
-        rows[name] = row
-    rows[baseline] = {f"{kind}_auc": _mean_interval(base_auc[kind], n_boot, seed) for kind in ("deletion", "insertion")}
-    return rows
-
-
-RANDOMIZATION_THRESHOLD = 0.5  # |Spearman| after full re-initialisation: a convention (not calibrated)
-
-
-def verdicts(
-    summary: Mapping[str, Mapping], methods: Sequence[str], threshold: float = RANDOMIZATION_THRESHOLD
+def integrated_gradients_completeness(
+    model: keras.Model, inputs: np.ndarray, targets: np.ndarray, *, steps: int, baseline: float = 0.0
 ) -> dict:
-    """Which methods pass which check, from ``summarize``'s rows (the one place this is decided).
-
-    Returns {"survive": the interval of |Spearman| after re-initialisation lies above ``threshold`` (the map
-    barely changed), "sensitive": it lies below, "beat": the method beats the random baseline on deletion and on
-    insertion (both paired intervals exclude 0 in its favour), "both": sensitive and beat}; each a list of names
-    in ``methods`` order.
-    """
-
-    def similarity(m: str) -> Mapping:
-        return summary[m]["randomization_spearman_abs"]
-
-    survive = [m for m in methods if similarity(m)["ci"] is not None and similarity(m)["ci"][0] > threshold]
-    sensitive = [m for m in methods if similarity(m)["ci"] is not None and similarity(m)["ci"][1] < threshold]
-    beat = [
-        m
-        for m in methods
-        if summary[m]["deletion_vs_random"]["ci"][1] < 0 and summary[m]["insertion_vs_random"]["ci"][0] > 0
-    ]
-    return {"survive": survive, "sensitive": sensitive, "beat": beat, "both": [m for m in sensitive if m in beat]}
-
-
-def method_differences(record: Mapping, methods: Sequence[str], n_boot: int = 10_000, seed: int = 0) -> list[dict]:
-    """Every pair of ``methods`` compared on the same images, deletion and insertion AUC, as one Holm family.
+    """How closely each image's Integrated Gradients map explains its own target's score change (completeness).
 
     Args:
-        record: ``compare_methods(...)["per_image"]`` (or the stored record).
-        methods: the methods the conclusion is about (e.g. ``verdicts(...)["both"]``).
-        n_boot, seed: the paired bootstrap over images.
+        model: the classifier (current weights).
+        inputs: float32 (N, H, W, C) in the model's input units; targets: int (N,), each image's class.
+        steps: Integrated Gradients' steps, as the compared map used them; baseline: the path's start.
 
     Returns:
-        ``bootstrap.paired_score_family`` rows (difference A - B of per-image AUCs, interval, Wilcoxon p, Holm p
-        over the 2 x pairs comparisons, "distinguishable"), each with "a", "b" and "curve" added; [] for fewer
-        than two methods.
+        {"steps", "n", "median_relative_error", "max_relative_error", "n_within_1_percent", "relative_error": (N,)
+        list}: |sum of attributions - (y_c(x) - y_c(x'))| / |y_c(x) - y_c(x')| per image (``interpret.completeness``),
+        one ``integrated_gradients`` call per distinct target.
     """
-    aucs = {(m, kind): faithfulness.auc_per_image(record["curves"][m][kind]) for m in methods for kind in CURVES}
-    pairs = [(a, b, kind) for i, a in enumerate(methods) for b in methods[i + 1 :] for kind in CURVES]
-    rows = bootstrap.paired_score_family(
-        [(f"{a} - {b} ({kind})", aucs[a, kind], aucs[b, kind]) for a, b, kind in pairs], n_boot, seed
-    )
-    return [{"a": a, "b": b, "curve": kind, **row} for (a, b, kind), row in zip(pairs, rows)]
+    x, targets = np.asarray(inputs, np.float32), np.asarray(targets, int)
+    error = np.empty(len(x))
+    for target in sorted(set(targets.tolist())):
+        rows = targets == target
+        attributions = interpret.integrated_gradients(model, x[rows], target, steps=steps, baseline=baseline)
+        error[rows] = interpret.completeness(model, x[rows], attributions, target, baseline=baseline).relative_error
+    return {
+        "steps": int(steps),
+        "n": int(len(x)),
+        "median_relative_error": float(np.median(error)),
+        "max_relative_error": float(np.max(error)),
+        "n_within_1_percent": int(np.sum(error <= 0.01)),
+        "relative_error": np.round(error, 6).tolist(),
+    }
 
 
 def full_reinit_similarity(
@@ -297,6 +236,7 @@ def compare_methods(
     full_cascade: bool = True,
     images_per_batch: int = 25,
     to_inputs: Callable[[np.ndarray], np.ndarray] = lambda x: np.asarray(x, np.float32),
+    calibration_model: keras.Model | None = None,
     cache: bool = False,
 ) -> dict:
     """Randomisation and faithfulness of every method on one model and image set.
@@ -304,9 +244,11 @@ def compare_methods(
     ``images`` (N, H, W, C) in pixel space, ``targets`` int (N,), ``to_inputs`` pixels -> model inputs.
     Randomisation runs on the images ``cascade_images`` (indices; None: all), every step of the cascade
     (``sanity.cascade_over_seeds``) or, with ``full_cascade=False``, only the full re-initialisation
-    (``full_reinit_similarity``). Faithfulness uses all images; ``images_per_batch`` images' curves
+    (``full_reinit_similarity``). ``calibration_model``, the same architecture trained independently (another
+    seed), gives the line the randomisation is read against: its maps on the same images compared with the
+    trained model's (``sanity.map_similarity``). Faithfulness uses all images; ``images_per_batch`` images' curves
     share one ``predict`` call (fewer calls: less per-call overhead).
-    Returns {"summary": ``summarize`` rows, "per_image": JSON-able record (cascade per method as
+    Returns {"summary": ``verdicts.summarize`` rows, "per_image": JSON-able record (cascade per method as
     ``sanity.similarity_record`` with (seeds, steps, n) lists, deletion / insertion curves (N, steps + 1)
     per method and for the random baseline)}, reproducible bit for bit (timings: ``time_methods``). With
     ``cache`` the maps, the randomisation and the curves come from ``cnnlib.store.memo`` when the same code, model,
@@ -340,6 +282,12 @@ def compare_methods(
             list(seeds),
             sub_maps,
         )
+    calibration = None
+    if calibration_model is not None:
+        independent = run(method_maps, calibration_model, inputs[chosen], targets[chosen], methods)
+        calibration = {
+            name: sanity.similarity_record(sanity.map_similarity(sub_maps[name], independent[name])) for name in methods
+        }
     settings = dict(to_inputs=to_inputs, steps=steps, seed=seed, images_per_batch=images_per_batch)
     ordered = {name: maps[name] for name in methods}
     curves = run(faithfulness.curves_of_maps, model, images, ordered, targets, **settings)  # blur computed once
@@ -366,6 +314,7 @@ def compare_methods(
         "random_draws": random_draws,
         "n_images": int(len(images)),
         "cascade": {name: sanity.similarity_record(per_image) for name, per_image in cascade.items()},
+        **({} if calibration is None else {"calibration": calibration}),
         "curves": {name: faithfulness.curves_record(c) for name, c in curves.items()},
     }
-    return {"summary": summarize(record, n_boot, seed), "per_image": record}
+    return {"summary": verdicts.summarize(record, n_boot, seed), "per_image": record}

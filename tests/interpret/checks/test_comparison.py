@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import small_models
 
-from cnnlib.interpret.checks import comparison, faithfulness
+from cnnlib.interpret.checks import comparison, faithfulness, verdicts
 from cnnlib.stats import bootstrap
 
 SIZE = 96
@@ -72,7 +72,7 @@ def test_compare_methods_is_reproducible_counts_constant_maps_and_summary_matche
     assert const["n_constant_trained"] == 4 and const["n_constant_randomized"] == 12  # 3 seeds x 4 images
     assert const["randomization_spearman_abs"]["mean"] is None and const["randomization_spearman_abs"]["n"] == 0
     # the summary is a function of the stored records alone
-    assert json.dumps(comparison.summarize(record, n_boot=200)) == json.dumps(out["summary"])
+    assert json.dumps(verdicts.summarize(record, n_boot=200)) == json.dumps(out["summary"])
     # and by hand: mean insertion AUC, and the paired difference from the random baseline
     auc = faithfulness.auc_per_image(record["curves"]["Grad-CAM"]["insertion"])
     base = faithfulness.auc_per_image(record["curves"][record["baseline"]]["insertion"])
@@ -81,6 +81,51 @@ def test_compare_methods_is_reproducible_counts_constant_maps_and_summary_matche
     assert row["insertion_vs_random"] == bootstrap.paired_bootstrap(auc, base, 200, 0)
     full = np.array(record["cascade"]["Grad-CAM"]["spearman_abs"], float)[:, -1]
     assert row["randomization_spearman_abs"]["mean"] == pytest.approx(np.mean(np.nanmean(full, axis=0)))
+
+
+def test_randomisation_is_read_against_the_calibration_network():
+    """A map that ignores the weights is as similar after re-initialisation as between two trained networks (it
+    survives); a map that follows them is less similar than the calibration, here the model itself (sensitive)."""
+    model, (x, t) = small_models.project("arch1", n_classes=3, image_size=SIZE), _data()
+    x = np.concatenate([x, x[::-1], x[:, ::-1]])  # 12 images: enough for a Wilcoxon test in the Holm family
+    t = np.concatenate([t, t[::-1], t])
+    methods = {
+        "Grad-CAM": comparison.adapters()["Grad-CAM"],
+        "image": lambda m, x, t: np.asarray(x, np.float32).mean(axis=-1),  # the image's brightness: no weights
+    }
+    out = _run(model, x, t, methods, full_cascade=False, calibration_model=model)
+    record = json.loads(json.dumps(out["per_image"]))
+    assert np.allclose(np.array(record["calibration"]["image"]["spearman_abs"], float), 1.0)
+    image, gradcam = out["summary"]["image"], out["summary"]["Grad-CAM"]
+    assert image["calibration_spearman_abs"]["mean"] == pytest.approx(1.0)
+    assert image["randomization_vs_calibration"]["difference"] == pytest.approx(0.0, abs=1e-12)
+    assert not image["randomization_vs_calibration"]["distinguishable"]
+    assert gradcam["randomization_vs_calibration"]["difference"] < 0
+    assert gradcam["randomization_vs_calibration"]["family_size"] == 2
+    assert gradcam["n_constant_calibration"] == gradcam["n_constant_trained"]
+    assert json.dumps(verdicts.summarize(record, n_boot=200)) == json.dumps(out["summary"])
+    decided = verdicts.decide(out["summary"], list(methods))
+    assert decided["survive"] == ["image"] and decided["sensitive"] == ["Grad-CAM"]
+    # without a calibration nothing is decided about randomisation (no fixed threshold stands in for it)
+    plain = _run(model, x, t, methods, full_cascade=False)
+    assert "calibration" not in plain["per_image"]
+    assert verdicts.decide(plain["summary"], list(methods))["sensitive"] == []
+
+
+def test_integrated_gradients_completeness_explains_each_images_own_target():
+    from cnnlib import interpret
+
+    model, (x, t) = small_models.project("arch1", n_classes=3, image_size=SIZE), _data()
+    out = comparison.integrated_gradients_completeness(model, x, t, steps=4)
+    assert out["n"] == 4 and out["steps"] == 4 and len(out["relative_error"]) == 4
+    for i in range(len(x)):  # one image at a time, its own target: the same error
+        attributions = interpret.integrated_gradients(model, x[i : i + 1], int(t[i]), steps=4)
+        alone = interpret.completeness(model, x[i : i + 1], attributions, int(t[i])).relative_error[0]
+        assert out["relative_error"][i] == pytest.approx(alone, rel=1e-4, abs=1e-6)
+    errors = np.array(out["relative_error"])
+    assert out["n_within_1_percent"] == int(np.sum(errors <= 0.01))
+    assert out["max_relative_error"] == pytest.approx(errors.max(), abs=1e-6)
+    assert out["median_relative_error"] == pytest.approx(np.median(errors), abs=1e-6)
 
 
 def test_full_reinit_only_equals_the_last_cascade_step():
@@ -101,148 +146,6 @@ def test_too_few_random_draws_is_refused():
     model, (x, t) = small_models.project("arch1", n_classes=3, image_size=SIZE), _data()
     with pytest.raises(ValueError, match="at least 10 draws"):
         comparison.compare_methods(model, x, t, {}, ["logits"], random_draws=3)
-
-
-def _row(rand, rand_ci, deletion, del_ci, ins_ci):
-    return {
-        "randomization_spearman_abs": {"mean": rand, "ci": rand_ci, "n": 20},
-        "n_constant_randomized": 0,
-        "n_constant_trained": 0,
-        "deletion_auc": {"mean": deletion, "ci": [deletion - 0.05, deletion + 0.05]},
-        "insertion_auc": {"mean": 0.5, "ci": [0.45, 0.55]},
-        "deletion_vs_random": {"difference": deletion - 0.5, "ci": del_ci},
-        "insertion_vs_random": {"difference": 0.05, "ci": ins_ci},
-    }
-
-
-def test_report_table_and_takeaways_follow_the_numbers():
-    from cnnlib.report import method_tables
-
-    summary = {
-        "A": _row(0.9, [0.85, 0.95], 0.40, [-0.12, -0.08], [0.02, 0.08]),  # survives randomisation
-        "B": _row(0.1, [-0.1, 0.3], 0.35, [-0.18, -0.12], [0.03, 0.09]),  # passes both
-        "C": {**_row(0.2, [0.0, 0.4], 0.52, [-0.01, 0.05], [-0.03, 0.01]), "n_constant_randomized": 4},  # not better
-        "random": {"deletion_auc": {"mean": 0.5, "ci": [0.45, 0.55]}, "insertion_auc": {"mean": 0.45, "ci": None}},
-    }
-    results = {
-        "methods": ["A", "B", "C"],
-        "custom": {
-            "model": "toy",
-            "weights": "trained",
-            "n_images": 100,
-            "cascade_images": 20,
-            "seeds": [1, 2, 3],
-            "layers_reinitialised": ["logits", "conv1"],
-            "steps": 10,
-            "random_draws": 10,
-            "baseline": "random",
-            "settings": {
-                "smooth_samples": 5,
-                "ig_steps": 16,
-                "scorecam_channels": 8,
-                "occlusion_patch": 32,
-                "occlusion_stride": 16,
-            },
-            "summary": summary,
-            "randomization_threshold": 0.5,
-            "verdicts": comparison.verdicts(summary, ["A", "B", "C"]),
-            "method_differences": [],
-        },
-        "vgg19": {"weights": "RANDOM INIT", "note": "time only"},
-    }
-    benchmarks = {"methods": {"models": {"VGG19": {"methods": {"grad_cam": {"ours_ms": 500.0}}, "work": {}}}}}
-    shown = method_tables.method_comparison_tables(results, benchmarks)
-    assert [r["method"] for r in shown["rows"]] == ["A", "B", "C"]
-    assert shown["rows"][1]["randomization"] == "0.10 [-0.10, 0.30]" and shown["rows"][2]["vgg19_ms"] == "-"
-    renamed = {
-        **results,
-        "methods": ["Grad-CAM"],
-        "custom": {**results["custom"], "summary": {"Grad-CAM": summary["A"], "random": summary["random"]}},
-    }
-    assert method_tables.method_comparison_tables(renamed, benchmarks)["rows"][0]["vgg19_ms"] == "500"
-    assert shown["best_deletion"] == "B" and shown["least_randomization"] == "B"
-    first, second, third, fourth = shown["takeaways"]
-    assert "on 20 images, seeds 1, 2, 3), A keeps" in first and "not calibrated" in first
-    assert "A and B beat" in second and "C does not" in second
-    # the reduced settings are stated in the sentence that concludes from them
-    assert "On all 100 test images, with reduced settings (Score-CAM on each image's 8 largest-spread" in second
-    assert "occlusion with 32-pixel patches at stride 16, Integrated Gradients with 16 steps" in second
-    assert third == "Only B passes both checks under these settings."
-    assert fourth.endswith("counted apart: C (0 trained, 4 re-initialised).")
-    assert results["custom"]["verdicts"] == {
-        "survive": ["A"],
-        "sensitive": ["B", "C"],
-        "beat": ["A", "B"],
-        "both": ["B"],
-    }
-    # two methods pass both: the sentence gives their paired differences and the verdict from the Holm family
-    both = {**results["custom"]["verdicts"], "both": ["A", "B"]}
-    rows = [
-        {"a": "A", "b": "B", "curve": "deletion", "difference": -0.05, "ci": [-0.08, -0.02], "p_holm": 0.004,
-         "family_size": 2, "distinguishable": True},
-        {"a": "A", "b": "B", "curve": "insertion", "difference": 0.01, "ci": [-0.02, 0.04], "p_holm": 0.41,
-         "family_size": 2, "distinguishable": False},
-    ]  # fmt: skip
-    paired = {**results, "custom": {**results["custom"], "verdicts": both, "method_differences": rows}}
-    third = method_tables.method_comparison_tables(paired, benchmarks)["takeaways"][2]
-    assert third.startswith("Only A and B pass both checks under these settings.")
-    assert "A - B deletion AUC -0.050 [-0.080, -0.020], Holm p = 0.004" in third
-    assert (
-        "Holm over the 2 comparisons): A beats B on deletion; the other 1 comparison is not distinguishable." in third
-    )
-    rows[1].update(distinguishable=True, p_holm=0.0001)
-    third = method_tables.method_comparison_tables(paired, benchmarks)["takeaways"][2]
-    assert "Holm p < 0.001" in third and third.endswith("comparisons): A beats B on deletion and on insertion.")
-    for r in rows:
-        r["distinguishable"] = False
-    third = method_tables.method_comparison_tables(paired, benchmarks)["takeaways"][2]
-    assert third.endswith("no difference is distinguishable, so these data do not rank them.")
-
-
-def test_method_differences_are_one_holm_family_of_paired_auc_differences():
-    rng = np.random.default_rng(8)
-    steps = np.linspace(1, 0, 6)
-    flat = np.full((40, 6), 0.1)  # insertion: the same curve for both methods
-    curves = {  # "fast" loses the class evidence sooner on deletion than "slow"
-        "fast": {"deletion": steps**3 * rng.uniform(0.8, 1, (40, 1)), "insertion": flat},
-        "slow": {"deletion": steps**0.5 * rng.uniform(0.8, 1, (40, 1)), "insertion": flat},
-    }
-    rows = comparison.method_differences({"curves": curves}, ["fast", "slow"], n_boot=2000, seed=0)
-    assert [(r["a"], r["b"], r["curve"]) for r in rows] == [("fast", "slow", "deletion"), ("fast", "slow", "insertion")]
-    deletion, insertion = rows
-    assert deletion["difference"] < 0 and deletion["ci"][1] < 0 and deletion["distinguishable"]
-    assert insertion["difference"] == 0 and insertion["p"] == 1.0 and not insertion["distinguishable"]
-    assert all(r["family_size"] == 2 and r["p_holm"] >= r["p"] for r in rows)
-    assert comparison.method_differences({"curves": curves}, ["fast"]) == []
-
-
-def test_committed_verdicts_and_method_differences_are_recomputed_from_the_records():
-    from cnnlib import config
-
-    results = json.loads((config.RESULTS_DIR / "method_comparison.json").read_text())
-    record = json.loads((config.RESULTS_DIR / "method_comparison_per_image.json").read_text())["custom"]
-    custom = results["custom"]
-    assert custom["verdicts"] == comparison.verdicts(custom["summary"], results["methods"])
-    again = comparison.method_differences(
-        record, custom["verdicts"]["both"], results["n_boot"], results["provenance"]["seed"]
-    )
-    assert json.dumps(again, sort_keys=True) == json.dumps(custom["method_differences"], sort_keys=True)
-
-
-def test_committed_summary_is_recomputed_from_the_committed_per_image_records():
-    from cnnlib import config
-
-    results = json.loads((config.RESULTS_DIR / "method_comparison.json").read_text())
-    record = json.loads((config.RESULTS_DIR / "method_comparison_per_image.json").read_text())["custom"]
-    stored = results["custom"]["summary"]
-    again = comparison.summarize(record, n_boot=results["n_boot"], seed=results["provenance"]["seed"])
-    assert json.dumps(again, sort_keys=True) == json.dumps(stored, sort_keys=True)
-    fractions = np.linspace(0, 1, record["steps"] + 1)
-    for name in [*record["methods"], record["baseline"]]:  # the AUCs once more with plain NumPy
-        for kind in ("deletion", "insertion"):
-            auc = np.trapezoid(np.array(record["curves"][name][kind]), fractions, axis=1)
-            assert stored[name][f"{kind}_auc"]["mean"] == pytest.approx(auc.mean(), abs=1e-12)
-            assert len(auc) == results["custom"]["n_images"] == 100
 
 
 def test_gradient_heat_maps_one_target_at_a_time_equal_all_targets_at_once():
