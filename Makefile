@@ -19,7 +19,7 @@ endif
 # outputs, executed by nbval only.
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 
-.PHONY: help report notebooks pdf compare compare-other-arithmetic test test-other-classes test-unit-then-first-notebooks unit lint bench scale venv testdeps clean-cache
+.PHONY: help report notebooks pdf compare compare-other-arithmetic test test-other-classes test-unit-then-first-notebooks unit lint bench scale localisation venv testdeps clean-cache
 
 ## help: list the targets with what each does (these "##" comments)
 help:
@@ -90,6 +90,10 @@ bench: venv
 ## unit: unit tests only (fast: two processes; the keras.applications zoo test and the browser test run in make test)
 unit: venv testdeps
 	$(BIN)/python -m pytest -n 2 tests -m "not zoo and not notebooks and not browser"
+
+## localisation: the upsampling benchmark (synthetic marker images, 9 networks; about 15 min); not part of report or test
+localisation: venv
+	$(BIN)/python -m cnnlib.run.localisation --record-benchmark
 
 ## scale: the all-categories run (every class folder; 30 train incl. 5 val, <= 50 test per class); not part of report or test
 scale: venv

@@ -158,6 +158,13 @@ SETTINGS: tuple[Setting, ...] = (
         "`1`: accept image files in the reference classes that are not official Caltech-101 files (listed in a "
         "warning)",
     ),
+    Setting(
+        "CNNLIB_ANNOTATIONS_DIR",
+        "unset: no Caltech-101 outlines",
+        "the official `Annotations` folder (from `Annotations.tar`)",
+        "notebook 07 also scores the upsampling rules on the test images' annotated object boxes (the localisation "
+        "benchmark on the reference networks; see [results](results.md))",
+    ),
 )
 
 
@@ -241,6 +248,22 @@ def profile_name(env: Mapping[str, str] | None = None) -> str:
 def train_settings(profile: str | None = None) -> TrainSettings:
     """Training settings of a profile (default: the active one)."""
     return PROFILES[profile or profile_name()]
+
+
+def annotations_dir(env: Mapping[str, str] | None = None) -> Path | None:
+    """The Caltech-101 ``Annotations`` folder from ``CNNLIB_ANNOTATIONS_DIR``, or None when unset.
+
+    Set to a folder that does not exist is a ``SettingError`` naming it."""
+    value = env_setting("CNNLIB_ANNOTATIONS_DIR", env)
+    if value is None:
+        return None
+    folder = Path(value).expanduser()
+    if not folder.is_dir():
+        raise SettingError(
+            f"CNNLIB_ANNOTATIONS_DIR={value!r} is not a folder; point it at the official Annotations "
+            "folder (from Annotations.tar), or unset it."
+        )
+    return folder
 
 
 def cache_dir(env: Mapping[str, str] | None = None) -> Path:

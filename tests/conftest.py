@@ -67,6 +67,7 @@ def _isolated_cache(tmp_path, monkeypatch):
         "CNNLIB_OUTPUT_DIR",
         "CNNLIB_SKIP_BAD_IMAGES",
         "CNNLIB_ALLOW_EXTRA_IMAGES",
+        "CNNLIB_ANNOTATIONS_DIR",
     ):
         monkeypatch.delenv(name, raising=False)
 

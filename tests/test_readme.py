@@ -32,6 +32,14 @@ def test_the_findings_are_the_committed_results_own_sentences():
     assert shown == findings.committed_headline(), "README findings differ: paste `python -m cnnlib.report.findings`"
 
 
+def test_the_upsampling_table_is_the_committed_benchmark():
+    text = README.read_text()
+    block = text.split("<!-- localisation:", 1)[1].split("<!-- /localisation -->", 1)[0].split("\n", 1)[1]
+    assert block.strip() == findings.localisation_markdown(), (
+        "README upsampling table differs: paste `python -m cnnlib.report.findings --localisation`"
+    )
+
+
 def test_the_settings_page_is_the_settings_table_and_every_setting_read_is_declared():
     """docs/settings.md shows ``config.SETTINGS`` as generated; every ``CNNLIB_*`` name the code spells is declared
     there (so an error message, the docs and the reader cannot disagree on a setting's values)."""

@@ -183,7 +183,7 @@ def neuron(request: Request) -> tuple[int, int]:
 
 
 def _on_input_grid(maps: np.ndarray, request: Request) -> np.ndarray:
-    """(N, H, W) maps on the input grid; maps at a layer's resolution are upsampled (aligned) and scaled."""
+    """(N, H, W) maps on the input grid; maps at a layer's resolution are upsampled (the default rule) and scaled."""
     if maps.shape[-2:] == request.inputs.shape[1:3]:
         return maps
     return upsample_maps(maps, request.model, request.layer)

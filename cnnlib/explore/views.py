@@ -141,7 +141,7 @@ EVERY_TARGET_UP_TO = 64  # Grad-CAM computes every class in one call up to this 
 
 
 def explain_grad_cam(request: Request) -> Explanation:
-    """Grad-CAM of the target class at the layer (aligned upsampling), over the image. Every class's map comes
+    """Grad-CAM of the target class at the layer (the default upsampling), over the image. Every class's map comes
     from one call (one forward pass and a backward pass per class from the scores to the layer, the same compiled
     graph) and is kept: a change of target redraws without a pass."""
     require(request, "layer", "target")

@@ -24,7 +24,15 @@ import cnnlib._tensorflow  # noqa: F401  (first: TensorFlow's import-time C++ no
 from cnnlib.interpret.activation_max import activation_maximisation, maximise_channels
 from cnnlib.interpret.cam import cam_raw, grad_cam_plus_plus, hires_cam, layer_cam
 from cnnlib.interpret.feature_maps import conv_layer_names, feature_maps
-from cnnlib.interpret.gradcam import compare_upsampling, grad_cam, grad_cam_raw, guided_grad_cam, upsample_maps
+from cnnlib.interpret.gradcam import (
+    DEFAULT_UPSAMPLING,
+    UPSAMPLING,
+    compare_upsampling,
+    grad_cam,
+    grad_cam_raw,
+    guided_grad_cam,
+    upsample_maps,
+)
 from cnnlib.interpret.gradients import (
     Completeness,
     class_scores,
@@ -54,6 +62,8 @@ from cnnlib.interpret.scorecam import score_cam, scored_channels
 from cnnlib.interpret.view import ExplainError, default_layer, explainable_layers, last_conv_layer, score_source
 
 __all__ = [
+    "DEFAULT_UPSAMPLING",
+    "UPSAMPLING",
     "ExplainError",
     "function_of",
     "activation_maximisation",

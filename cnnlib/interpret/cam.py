@@ -14,7 +14,7 @@ The variants differ only in the weights (the factoring of pytorch-grad-cam):
 - ``layercam``  (Jiang et al., 2021): w = ReLU(g) element-wise; usable on earlier layers.
 
 All target classes of a batch come from one forward pass, with the model's current weights.
-Maps are upsampled with ``upsample.upsample_maps`` ("aligned" along the receptive fields by default).
+Maps are upsampled with ``upsample.upsample_maps`` (``DEFAULT_UPSAMPLING``: "aligned", along the receptive fields).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from cnnlib._tensorflow import keras, tf
-from cnnlib.interpret.upsample import upsample_maps
+from cnnlib.interpret.upsample import DEFAULT_UPSAMPLING, upsample_maps
 from cnnlib.interpret.view import default_layer, input_spec, resolve_layer, view
 
 WEIGHTINGS = ("gradcam", "gradcam++", "hirescam", "layercam")
@@ -163,7 +163,7 @@ def grad_cam_plus_plus(
     layer_name: str | None = None,
     *,
     score_layer: str | None = None,
-    upsample: str | None = "aligned",
+    upsample: str | None = DEFAULT_UPSAMPLING,
     alpha_sum_to_one: bool = False,
 ) -> np.ndarray:
     """Grad-CAM++ on the input grid scaled to [0, 1] ((N, K, H, W) or (N, H, W)); ``upsample=None``: raw (.., h, w).
@@ -178,8 +178,9 @@ def grad_cam_plus_plus(
             last spatial feature map before the head (``default_layer``).
         score_layer: path or unique name of a layer whose output (N, classes) is taken as the class scores; None: the
             class scores before softmax, found by ``score_source``.
-        upsample: how the maps reach the input grid: "aligned" (along the receptive fields) or "resize" (the plain
-            bilinear resize), see ``upsample_maps``; None: no upsampling, the raw maps at the layer's resolution.
+        upsample: how the maps reach the input grid: one of ``UPSAMPLING`` (``DEFAULT_UPSAMPLING``, "aligned",
+            along the receptive fields, the edge held; "field", the edge fading; "resize"), see
+            ``upsample_maps``; None: no upsampling, the raw maps at the layer's resolution.
         alpha_sum_to_one: rescale alpha to sum 1 over the positions of each channel, as the authors' code and
             tf-keras-vis do.
 
@@ -190,10 +191,10 @@ def grad_cam_plus_plus(
 
     Raises:
         ValueError: if a target is outside 0..classes-1 (or ``targets`` is empty), the layer's output is not
-            (h, w, channels), or ``upsample`` is not "aligned", "resize" or None.
+            (h, w, channels), or ``upsample`` is neither one of ``UPSAMPLING`` nor None.
         ExplainError: if a layer name is unknown or ambiguous, ``layer_name=None`` and the model has no convolution
             layer, ``model`` cannot be copied (see ``view.view``: not one image input and one output, a subclassed
-            model, a layer used twice), or (upsampled "aligned") the receptive fields cannot be computed
+            model, a layer used twice), or (upsampled along the fields) the receptive fields cannot be computed
             (``models.receptive_field``: a layer it does not support, an input of unspecified size).
     """
     return _cam(
@@ -208,7 +209,7 @@ def hires_cam(
     layer_name: str | None = None,
     *,
     score_layer: str | None = None,
-    upsample: str | None = "aligned",
+    upsample: str | None = DEFAULT_UPSAMPLING,
     relu: bool = True,
 ) -> np.ndarray:
     """HiResCAM, sum_k g_k * A_k element-wise (``relu=False`` keeps the sign; then scaled to [-1, 1]).
@@ -223,8 +224,9 @@ def hires_cam(
             last spatial feature map before the head (``default_layer``).
         score_layer: path or unique name of a layer whose output (N, classes) is taken as the class scores; None: the
             class scores before softmax, found by ``score_source``.
-        upsample: how the maps reach the input grid: "aligned" (along the receptive fields) or "resize" (the plain
-            bilinear resize), see ``upsample_maps``; None: no upsampling, the raw maps at the layer's resolution.
+        upsample: how the maps reach the input grid: one of ``UPSAMPLING`` (``DEFAULT_UPSAMPLING``, "aligned",
+            along the receptive fields, the edge held; "field", the edge fading; "resize"), see
+            ``upsample_maps``; None: no upsampling, the raw maps at the layer's resolution.
         relu: apply the final ReLU; False keeps the signed map.
 
     Returns:
@@ -235,10 +237,10 @@ def hires_cam(
 
     Raises:
         ValueError: if a target is outside 0..classes-1 (or ``targets`` is empty), the layer's output is not
-            (h, w, channels), or ``upsample`` is not "aligned", "resize" or None.
+            (h, w, channels), or ``upsample`` is neither one of ``UPSAMPLING`` nor None.
         ExplainError: if a layer name is unknown or ambiguous, ``layer_name=None`` and the model has no convolution
             layer, ``model`` cannot be copied (see ``view.view``: not one image input and one output, a subclassed
-            model, a layer used twice), or (upsampled "aligned") the receptive fields cannot be computed
+            model, a layer used twice), or (upsampled along the fields) the receptive fields cannot be computed
             (``models.receptive_field``: a layer it does not support, an input of unspecified size).
     """
     return _cam(model, inputs, targets, "hirescam", layer_name, score_layer, upsample, relu=relu)
@@ -251,7 +253,7 @@ def layer_cam(
     layer_name: str | None = None,
     *,
     score_layer: str | None = None,
-    upsample: str | None = "aligned",
+    upsample: str | None = DEFAULT_UPSAMPLING,
 ) -> np.ndarray:
     """LayerCAM, ReLU(sum_k ReLU(g_k) * A_k) element-wise; any 4-D layer (earlier ones give finer maps).
 
@@ -265,8 +267,9 @@ def layer_cam(
             last spatial feature map before the head (``default_layer``).
         score_layer: path or unique name of a layer whose output (N, classes) is taken as the class scores; None: the
             class scores before softmax, found by ``score_source``.
-        upsample: how the maps reach the input grid: "aligned" (along the receptive fields) or "resize" (the plain
-            bilinear resize), see ``upsample_maps``; None: no upsampling, the raw maps at the layer's resolution.
+        upsample: how the maps reach the input grid: one of ``UPSAMPLING`` (``DEFAULT_UPSAMPLING``, "aligned",
+            along the receptive fields, the edge held; "field", the edge fading; "resize"), see
+            ``upsample_maps``; None: no upsampling, the raw maps at the layer's resolution.
 
     Returns:
         float32: upsampled, (N, H, W) for one target or (N, K, H, W) for K, each map scaled to [0, 1] by its own maximum
@@ -275,10 +278,10 @@ def layer_cam(
 
     Raises:
         ValueError: if a target is outside 0..classes-1 (or ``targets`` is empty), the layer's output is not
-            (h, w, channels), or ``upsample`` is not "aligned", "resize" or None.
+            (h, w, channels), or ``upsample`` is neither one of ``UPSAMPLING`` nor None.
         ExplainError: if a layer name is unknown or ambiguous, ``layer_name=None`` and the model has no convolution
             layer, ``model`` cannot be copied (see ``view.view``: not one image input and one output, a subclassed
-            model, a layer used twice), or (upsampled "aligned") the receptive fields cannot be computed
+            model, a layer used twice), or (upsampled along the fields) the receptive fields cannot be computed
             (``models.receptive_field``: a layer it does not support, an input of unspecified size).
     """
     return _cam(model, inputs, targets, "layercam", layer_name, score_layer, upsample)

@@ -7,8 +7,9 @@ layer by default; nested layers by path). All target classes of a batch come fro
 forward pass, with the model's current weights. Grad-CAM is the "gradcam" weighting of the
 CAM family in ``cam`` (Grad-CAM++, HiResCAM and LayerCAM are the others).
 
-Upsampling (``upsample``, see ``upsample``): "aligned" (default) along the receptive fields,
-"resize" the plain bilinear image resize every public implementation uses.
+Upsampling (``upsample``, see ``upsample``): ``DEFAULT_UPSAMPLING`` ("aligned": along the receptive fields, the
+edge value held), "field" (the edge fading as the effective field), or "resize" (the plain bilinear image resize
+every public implementation uses); the localisation benchmark chose the default.
 """
 
 from __future__ import annotations
@@ -20,9 +21,17 @@ import numpy as np
 from cnnlib._tensorflow import keras
 from cnnlib.interpret.cam import cam_layer, cam_raw
 from cnnlib.interpret.guided_backprop import guided_backprop, one_hot_scores
-from cnnlib.interpret.upsample import UPSAMPLING, upsample_maps
+from cnnlib.interpret.upsample import DEFAULT_UPSAMPLING, UPSAMPLING, upsample_maps
 
-__all__ = ["UPSAMPLING", "compare_upsampling", "grad_cam", "grad_cam_raw", "guided_grad_cam", "upsample_maps"]
+__all__ = [
+    "DEFAULT_UPSAMPLING",
+    "UPSAMPLING",
+    "compare_upsampling",
+    "grad_cam",
+    "grad_cam_raw",
+    "guided_grad_cam",
+    "upsample_maps",
+]
 
 
 def grad_cam_raw(
@@ -68,7 +77,7 @@ def grad_cam(
     layer_name: str | None = None,
     *,
     score_layer: str | None = None,
-    upsample: str = "aligned",
+    upsample: str = DEFAULT_UPSAMPLING,
 ) -> np.ndarray:
     """Grad-CAM on the input grid, scaled to [0, 1]: (N, K, H, W), or (N, H, W) for one target.
 
@@ -83,7 +92,8 @@ def grad_cam(
             last spatial feature map before the head (``default_layer``).
         score_layer: path or unique name of a layer whose output (N, classes) is taken as the class scores; None: the
             class scores before softmax, found by ``score_source``.
-        upsample: "aligned" (along the receptive fields) or "resize" (the plain bilinear resize); see ``upsample_maps``.
+        upsample: one of ``UPSAMPLING`` (``DEFAULT_UPSAMPLING``, "aligned", along the receptive fields, the edge
+            held; "field", the edge fading; "resize", the plain bilinear resize); see ``upsample_maps``.
 
     Returns:
         float32 maps on the input grid, each scaled to [0, 1] by its own maximum (an all-zero map stays zero): (N, H, W)
@@ -91,10 +101,10 @@ def grad_cam(
 
     Raises:
         ValueError: if a target is outside 0..classes-1 (or ``targets`` is empty), the layer's output is not
-            (h, w, channels), or ``upsample`` is neither "aligned" nor "resize".
+            (h, w, channels), or ``upsample`` is not one of ``UPSAMPLING``.
         ExplainError: if a layer name is unknown or ambiguous, ``layer_name=None`` and the model has no convolution
             layer, ``model`` cannot be copied (see ``view.view``: not one image input and one output, a subclassed
-            model, a layer used twice), or (upsampled "aligned") the receptive fields cannot be computed
+            model, a layer used twice), or (upsampled along the fields) the receptive fields cannot be computed
             (``models.receptive_field``: a layer it does not support, an input of unspecified size).
     """
     path = cam_layer(model, layer_name)
@@ -109,7 +119,7 @@ def guided_grad_cam(
     layer_name: str | None = None,
     *,
     score_layer: str | None = None,
-    upsample: str = "aligned",
+    upsample: str = DEFAULT_UPSAMPLING,
 ) -> np.ndarray:
     """Guided backprop of the class score times the upsampled Grad-CAM map: (N, H, W, C).
 
@@ -125,7 +135,7 @@ def guided_grad_cam(
             feature map before the head (``default_layer``).
         score_layer: path or unique name of a layer whose output (N, classes) is taken as the class scores, by both
             factors; None: the class scores before softmax, found by ``score_source``.
-        upsample: how the Grad-CAM map reaches the input grid: "aligned" or "resize" (see ``grad_cam``).
+        upsample: how the Grad-CAM map reaches the input grid: one of ``UPSAMPLING`` (see ``grad_cam``).
 
     Returns:
         float32 (N, H, W, C): the guided gradient of the class score with respect to each input value (signed, in units
@@ -133,10 +143,10 @@ def guided_grad_cam(
 
     Raises:
         ValueError: if ``target`` is outside 0..classes-1, the layer's output is not (h, w, channels), or ``upsample``
-            is neither "aligned" nor "resize".
+            is not one of ``UPSAMPLING``.
         ExplainError: if a layer name is unknown or ambiguous, ``layer_name=None`` and the model has no convolution
             layer, ``model`` cannot be copied (see ``view.view``: not one image input and one output, a subclassed
-            model, a layer used twice), or (``upsample="aligned"``) the receptive fields cannot be computed
+            model, a layer used twice), or (upsampled along the fields) the receptive fields cannot be computed
             (``models.receptive_field``: a layer it does not support, an input of unspecified size).
     """
     weights = one_hot_scores(model, [target] * len(inputs), score_layer)
@@ -147,7 +157,7 @@ def guided_grad_cam(
 def compare_upsampling(
     model: keras.Model, inputs: np.ndarray, targets: Sequence[int], layer_name: str | None = None
 ) -> np.ndarray:
-    """Each image's Grad-CAM for its own target, aligned and plainly resized: (N, 2, H, W) in [0, 1].
+    """Each image's Grad-CAM for its own target, upsampled by every rule of ``UPSAMPLING``: (N, U, H, W) in [0, 1].
 
     The raw maps come from one pass for all distinct targets, with the class scores before softmax found by
     ``score_source``.
@@ -161,8 +171,8 @@ def compare_upsampling(
             last spatial feature map before the head (``default_layer``).
 
     Returns:
-        float32 (N, 2, H, W): [:, 0] upsampled "aligned" (along the receptive fields), [:, 1] "resize" (the plain
-        bilinear resize); each map scaled to [0, 1] by its own maximum (an all-zero map stays zero).
+        float32 (N, U, H, W): [:, u] upsampled by ``UPSAMPLING[u]`` ("field", "aligned", "resize"); each map scaled to
+        [0, 1] by its own maximum (an all-zero map stays zero).
 
     Raises:
         ValueError: if a target is outside 0..classes-1 (or ``targets`` is empty), or the layer's output is not
@@ -176,4 +186,4 @@ def compare_upsampling(
     raw = grad_cam_raw(model, inputs, sorted(set(int(t) for t in targets)), path)
     column = [sorted(set(int(t) for t in targets)).index(int(t)) for t in targets]
     own = raw[np.arange(len(inputs)), column]  # (N, h, w)
-    return np.stack([upsample_maps(own, model, path, "aligned"), upsample_maps(own, model, path, "resize")], axis=1)
+    return np.stack([upsample_maps(own, model, path, method) for method in UPSAMPLING], axis=1)

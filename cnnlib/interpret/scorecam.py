@@ -1,7 +1,7 @@
 """Score-CAM (Wang et al., 2020): channel weights from masked forward passes, no gradients.
 
 For each image and each scored channel k of the layer: upsample A_k to the input grid
-(``mask_upsample``: "aligned" along the receptive fields, as every CAM here, or "resize"),
+(``mask_upsample``: one of ``UPSAMPLING``, by default the rule every CAM here uses),
 scale it to [0, 1] by its own min and max (a constant map gives a zero mask), multiply the image
 by it and run the model: w_k^c = y_c(x * mask_k), the class score before softmax
 (``probabilities=True``: the softmax probability instead, the Score-CAM authors' and
@@ -23,7 +23,7 @@ import numpy as np
 from cnnlib._tensorflow import keras, tf
 from cnnlib.interpret.cam import cam_layer, target_tuple
 from cnnlib.interpret.feature_maps import activations_function
-from cnnlib.interpret.upsample import aligned_matrices, upsample_maps
+from cnnlib.interpret.upsample import DEFAULT_UPSAMPLING, UPSAMPLING, upsample_maps, upsampling_matrices
 from cnnlib.interpret.view import view
 
 __all__ = ["score_cam", "scored_channels"]
@@ -31,15 +31,15 @@ __all__ = ["score_cam", "scored_channels"]
 
 def _mask_matrices(model: keras.Model, path: str, method: str) -> tuple[np.ndarray, np.ndarray]:
     """(H, h), (W, w) float32 matrices that upsample a layer map to the input grid."""
-    if method == "aligned":
-        rows, cols = aligned_matrices(model, path)
+    if method in UPSAMPLING and method != "resize":
+        rows, cols = upsampling_matrices(model, path, method)
     elif method == "resize":  # bilinear resize, half-pixel centres, as tf.image.resize: its matrix on unit vectors
         h, w = view(model).outputs[path].shape[1:3]
         size = tuple(model.inputs[0].shape[1:3])
         rows = tf.image.resize(np.eye(h)[:, :, None], (size[0], h), method="bilinear").numpy()[:, :, 0]
         cols = tf.image.resize(np.eye(w)[:, :, None], (size[1], w), method="bilinear").numpy()[:, :, 0]
     else:
-        raise ValueError(f"mask_upsample={method!r}: choose 'aligned' or 'resize'.")
+        raise ValueError(f"mask_upsample={method!r}: choose one of {UPSAMPLING}.")
     return np.asarray(rows, np.float32), np.asarray(cols, np.float32)
 
 
@@ -96,11 +96,11 @@ def score_cam(
     layer_name: str | None = None,
     *,
     score_layer: str | None = None,
-    upsample: str | None = "aligned",
+    upsample: str | None = DEFAULT_UPSAMPLING,
     channels: int | None = None,
     batch_size: int = 32,
     probabilities: bool = False,
-    mask_upsample: str = "aligned",
+    mask_upsample: str = DEFAULT_UPSAMPLING,
 ) -> np.ndarray:
     """Score-CAM on the input grid scaled to [0, 1]: (N, K, H, W), or (N, H, W) for one target.
 
@@ -116,14 +116,15 @@ def score_cam(
             last spatial feature map before the head (``default_layer``).
         score_layer: path or unique name of a layer whose output (N, classes) is taken as the class scores; None: the
             class scores before softmax, found by ``score_source``.
-        upsample: how the maps reach the input grid: "aligned" (along the receptive fields) or "resize" (the plain
-            bilinear resize), see ``upsample_maps``; None: no upsampling, the raw maps at the layer's resolution.
+        upsample: how the maps reach the input grid: one of ``UPSAMPLING`` (``DEFAULT_UPSAMPLING``, "aligned",
+            along the receptive fields, the edge held; "field", the edge fading; "resize"), see
+            ``upsample_maps``; None: no upsampling, the raw maps at the layer's resolution.
         channels: how many channels to score per image, each image's largest-std ones (see ``scored_channels``); None:
             all. The other channels get weight 0.
         batch_size: masked copies of an image per forward pass.
         probabilities: weight by the softmax probability of the masked copy's class scores (the Score-CAM authors' and
             tf-keras-vis's convention) instead of the class score itself.
-        mask_upsample: how each activation map becomes a mask on the input grid: "aligned" or "resize"; each mask is
+        mask_upsample: how each activation map becomes a mask on the input grid: one of ``UPSAMPLING``; each mask is
             then scaled to [0, 1] by its own min and max (a constant map gives a zero mask).
 
     Returns:
@@ -133,11 +134,11 @@ def score_cam(
 
     Raises:
         ValueError: if a target is outside 0..classes-1 (or ``targets`` is empty), the layer's output is not
-            (h, w, channels), ``channels`` < 1, ``mask_upsample`` is neither "aligned" nor "resize", or ``upsample`` is
+            (h, w, channels), ``channels`` < 1, ``mask_upsample`` is not one of ``UPSAMPLING``, or ``upsample`` is
             not "aligned", "resize" or None.
         ExplainError: if a layer name is unknown or ambiguous, ``layer_name=None`` and the model has no convolution
             layer, ``model`` cannot be copied (see ``view.view``: not one image input and one output, a subclassed
-            model, a layer used twice), or (upsampled "aligned") the receptive fields cannot be computed
+            model, a layer used twice), or (upsampled along the fields) the receptive fields cannot be computed
             (``models.receptive_field``: a layer it does not support, an input of unspecified size).
     """
     path = cam_layer(model, layer_name)

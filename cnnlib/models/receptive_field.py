@@ -90,6 +90,7 @@ class _Axis:
     size: int
     jump: int
     offset: int
+    spread: float = 0.0  # variance (pixels^2) of the effective field under uniform weights (Luo et al., 2016)
 
     @staticmethod
     def of_input(n: int) -> _Axis:
@@ -109,20 +110,34 @@ class _Axis:
         safe = np.clip(taps, 0, n - 1)
         lo = np.where(valid, self.lo[safe], _NOTHING).min(axis=1)
         hi = np.where(valid, self.hi[safe], -1).max(axis=1)
-        return _Axis(lo, hi, self.size + (k_eff - 1) * self.jump, self.jump * stride, self.offset - pad * self.jump)
+        # a window of `kernel` equal taps, `dilation * jump` input pixels apart, adds the variance of that
+        # discrete uniform distribution; variances of stacked windows add (the field is their convolution)
+        spread = self.spread + (dilation * self.jump) ** 2 * (kernel**2 - 1) / 12
+        return _Axis(
+            lo, hi, self.size + (k_eff - 1) * self.jump, self.jump * stride, self.offset - pad * self.jump, spread
+        )
 
     def pad(self, before: int, after: int) -> _Axis:
         lo = np.concatenate([np.full(before, _NOTHING), self.lo, np.full(after, _NOTHING)])
         hi = np.concatenate([np.full(before, -1), self.hi, np.full(after, -1)])
-        return _Axis(lo, hi, self.size, self.jump, self.offset - before * self.jump)
+        return _Axis(lo, hi, self.size, self.jump, self.offset - before * self.jump, self.spread)
 
     def crop(self, before: int, after: int) -> _Axis:
         end = len(self.lo) - after
-        return _Axis(self.lo[before:end], self.hi[before:end], self.size, self.jump, self.offset + before * self.jump)
+        return _Axis(
+            self.lo[before:end],
+            self.hi[before:end],
+            self.size,
+            self.jump,
+            self.offset + before * self.jump,
+            self.spread,
+        )
 
     def everything(self, n_input: int) -> _Axis:
         """Every position depends on the whole input axis (a global path joined in); geometry unchanged."""
-        return _Axis(np.zeros_like(self.lo), np.full_like(self.hi, n_input - 1), self.size, self.jump, self.offset)
+        return _Axis(
+            np.zeros_like(self.lo), np.full_like(self.hi, n_input - 1), self.size, self.jump, self.offset, self.spread
+        )
 
 
 def _merge(axes: list[_Axis], name: str) -> _Axis:
@@ -133,7 +148,7 @@ def _merge(axes: list[_Axis], name: str) -> _Axis:
     end = max(a.offset + a.size for a in axes)
     lo = np.min([a.lo for a in axes], axis=0)
     hi = np.max([a.hi for a in axes], axis=0)
-    return _Axis(lo, hi, end - start, axes[0].jump, start)
+    return _Axis(lo, hi, end - start, axes[0].jump, start, max(a.spread for a in axes))  # the widest branch's field
 
 
 GLOBAL = "global"  # stands for a tensor without spatial positions (after global pooling, Flatten, Dense)
@@ -219,6 +234,42 @@ def field_centres(model: keras.Model, layer_name: str, input_size: int | None = 
     """Input coordinates of the field centres of every row and every column of ``layer_name``: (h,), (w,)."""
     rows, cols = _geometry(model, layer_name, input_size)[1]
     return tuple(Field(a.size, a.jump, a.offset).centres(len(a.lo)) for a in (rows, cols))
+
+
+@dataclass(frozen=True)
+class EffectiveField:
+    """Where the neurons of a layer look along one axis, per position: float centres, exact bounds, Gaussian width."""
+
+    centres: np.ndarray  # (n,) input coordinate of each neuron's field centre
+    first: np.ndarray  # (n,) first input pixel each neuron depends on (> last when it sees only padding)
+    last: np.ndarray  # (n,) last input pixel each neuron depends on
+    sigma: float  # standard deviation (pixels) of the effective receptive field under uniform weights
+
+
+def effective_fields(
+    model: keras.Model, layer_name: str, input_size: int | None = None
+) -> tuple[EffectiveField, EffectiveField]:
+    """Rows and columns of ``layer_name``: each neuron's field centre, exact pixel bounds and effective-field width.
+
+    The width is the Gaussian that the effective receptive field approaches when every window weighs its taps equally
+    (Luo et al., 2016): each convolution or pooling window of k taps spaced d input pixels apart adds the variance
+    d^2 (k^2 - 1) / 12, and the variances of stacked windows add. Branches that merge keep the widest.
+
+    Args:
+        model: any model ``receptive_field`` supports.
+        layer_name: path or unique name of a layer with a spatial output.
+        input_size: the input side (default: the model's).
+
+    Returns:
+        (rows, cols): ``EffectiveField`` each, arrays of length h and w.
+    """
+    rows, cols = _geometry(model, layer_name, input_size)[1]
+    return tuple(
+        EffectiveField(
+            Field(a.size, a.jump, a.offset).centres(len(a.lo)), a.lo.copy(), a.hi.copy(), math.sqrt(a.spread)
+        )
+        for a in (rows, cols)
+    )
 
 
 def dependency_boxes(model: keras.Model, layer_name: str, input_size: int | None = None):

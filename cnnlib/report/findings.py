@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from cnnlib import config
+from cnnlib.report.localisation_tables import localisation_rows, localisation_sentence
 from cnnlib.report.tables import p_value, points
 
 
@@ -76,5 +77,19 @@ def committed_headline() -> list[str]:
     return headline(results)
 
 
+def localisation_markdown() -> str:
+    """The README's upsampling block: the benchmark's table (Markdown) and its sentence, from the committed
+    results/localisation.json (``make localisation``)."""
+    import json
+
+    loc = json.loads((config.RESULTS_DIR / "localisation.json").read_text())
+    rows = localisation_rows(loc, loc["winner"])
+    lines = ["| upsampling | pointing game | energy in box |", "|---|---|---|"]
+    lines += [f"| {r['upsampling']} | {r['pointing game']} | {r['energy in box']} |" for r in rows]
+    return "\n".join(lines) + "\n\n" + localisation_sentence(loc)
+
+
 if __name__ == "__main__":
-    print("\n\n".join(committed_headline()))
+    import sys
+
+    print(localisation_markdown() if "--localisation" in sys.argv else "\n\n".join(committed_headline()))

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from cnnlib import arithmetic, config
 from cnnlib.report.findings import headline
+from cnnlib.report.localisation_tables import localisation_rows, localisation_sentence
 from cnnlib.report.method_tables import method_comparison_tables
 from cnnlib.report.tables import (
     activation_max_sentence,
@@ -140,6 +141,8 @@ def collect(outputs: artifacts.Outputs | None = None) -> tuple[dict, list[Path]]
                 )
         scale["figures"] = [_for_pdf(figure, outputs) for figure in shown]
         inputs += [scale_json, *shown]
+    localisation = _localisation(outputs)
+    inputs += localisation.pop("inputs")
     ours = {**{v: loaded[v] for v in VARIANTS}, "vgg19": vgg}
     provenance = vgg["provenance"]
     checksums = config.CHECKSUMS_FILE
@@ -200,6 +203,7 @@ def collect(outputs: artifacts.Outputs | None = None) -> tuple[dict, list[Path]]
         "conclusions": headline({**loaded, "vgg19": vgg}, strong=lambda phrase: phrase),
         "sanity": sanity_tables(loaded["sanity"]),
         "scale": scale,
+        "localisation": localisation,
         "methods": method_comparison_tables(loaded["method_comparison"], benchmarks),
         "figures": figures,
         "provenance": {
@@ -225,7 +229,25 @@ def _timings_machine(benchmarks: dict | None) -> str:
 
 
 PDF_WIDTH = 760  # px: photo grids in the PDF (at most 17 cm wide, >= 110 dpi); keeps the PDF under 3 MB
-PDF_JPEG_QUALITY = 80
+PDF_JPEG_QUALITY = 75
+
+
+def _localisation(outputs: artifacts.Outputs) -> dict:
+    """The upsampling benchmark (`make localisation`; it does not depend on the class list, so every run's report reads
+    the committed results/localisation.json and figure): table rows, sentence, winner, figure, and the files read."""
+    path = config.RESULTS_DIR / "localisation.json"
+    figure = artifacts.outputs_for(config.CLASSES).figure_path("localisation_markers")
+    for needed in (path, figure):
+        if not needed.is_file():
+            raise ReportInputMissing(f"{needed} is missing: run `make localisation` (the upsampling benchmark).")
+    loc = json.loads(path.read_text())
+    return {
+        "rows": localisation_rows(loc, loc["winner"]),
+        "sentence": localisation_sentence(loc),
+        "winner": loc["winner"],
+        "figure": _for_pdf(figure, outputs),
+        "inputs": [path, figure],
+    }
 
 
 def _for_pdf(path: Path, outputs: artifacts.Outputs) -> str:

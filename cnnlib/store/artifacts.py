@@ -69,6 +69,7 @@ FIGURES: dict[str, FigureSpec] = {
     "sanity_faithfulness": FigureSpec("sanity_deletion_insertion", photo=False),
     # written by `make scale`, not a notebook; 300 dpi: 96 class names in about 4 pt stay sharp when zoomed
     "scale_confusion": FigureSpec("scale_confusion_{model}", photo=False, dpi=300),
+    "localisation_markers": FigureSpec("localisation_markers", photo=True),  # written by `make localisation`
     "method_comparison_examples": FigureSpec("method_comparison_examples_{model}", photo=True, dpi=70),  # 55 tiles
 }
 

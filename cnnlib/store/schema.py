@@ -175,7 +175,7 @@ class Gradcam(Record):
     images: list[str] = doc("class/file of the images shown, one per class")
     targets: list[str] = doc("the target classes, one map each")
     score: str = doc("which score is differentiated (pre-softmax)")
-    upsampling: str = doc("how maps are brought to image size")
+    upsampling: str = doc("how maps are brought to image size: interpret.DEFAULT_UPSAMPLING, the benchmark's winner")
     vgg19_layer: str = doc("VGG19's layer")
     vgg19_weights: dict = doc("as Vgg19.weights")
 

@@ -10,7 +10,7 @@ import pytest
 import tensorflow as tf
 
 from cnnlib import interpret
-from cnnlib.interpret import view
+from cnnlib.interpret import upsample, view
 from cnnlib.interpret.checks import sanity
 from cnnlib.models import architectures, training
 
@@ -222,7 +222,7 @@ def test_the_default_layer_is_the_block_output_after_normalisation_and_activatio
         interpret.default_layer(dense)
 
 
-# ----------------------------------------------------------------------------- Grad-CAM alignment
+# ----------------------------------------------------------------------------- Grad-CAM upsampling
 
 
 def _valid_net():
@@ -230,33 +230,94 @@ def _valid_net():
     return architectures.build_model("arch3")
 
 
-def test_single_hot_cell_peaks_at_its_field_centre():
+def _stack(padding, layers):
+    """A small conv / pool stack on 64 x 64 inputs: ("c", kernel, stride) or ("p", pool, stride) per layer."""
+    inputs = keras.Input((64, 64, 3))
+    x = inputs
+    for i, (kind, kernel, stride) in enumerate(layers):
+        if kind == "c":
+            x = keras.layers.Conv2D(4, kernel, stride, padding=padding, activation="relu", name=f"l{i}")(x)
+        else:
+            x = keras.layers.MaxPooling2D(kernel, stride, padding=padding, name=f"l{i}")(x)
+    return keras.Model(inputs, keras.layers.Dense(3)(keras.layers.Flatten()(x))), f"l{len(layers) - 1}"
+
+
+GEOMETRIES = {
+    "project arch3 (valid)": lambda: (_valid_net(), "conv4"),
+    "valid, strides and pooling": lambda: _stack("valid", [("c", 5, 2), ("p", 3, 2), ("c", 3, 1)]),
+    "same, strides and pooling": lambda: _stack("same", [("c", 5, 2), ("p", 2, 2), ("c", 3, 1)]),
+    "same, stride 3": lambda: _stack("same", [("c", 7, 3), ("c", 3, 1)]),
+}
+
+
+@pytest.mark.parametrize("geometry", list(GEOMETRIES))
+def test_one_hot_cell_is_one_blob_inside_its_field_on_its_centre(geometry):
+    """The "field" rule: a single hot cell's map is >= 0 only inside the neuron's receptive-field box (the exact
+    pixels it depends on) and peaks at the pixel nearest its field centre; "aligned" spills a corner cell over its
+    whole held corner, which this test would catch."""
     from cnnlib.models import receptive_field as rf
 
-    model = _valid_net()
-    layer = interpret.last_conv_layer(model)
-    field = rf.receptive_field(model, layer)
-    h = model.get_layer(layer).output.shape[1]
-    for row, col in [(0, 0), (h - 1, 2), (h // 2, h - 1)]:
-        cell = np.zeros((h, h), np.float32)
+    model, layer = GEOMETRIES[geometry]()
+    h, w = model.get_layer(layer).output.shape[1:3]
+    rows, cols = rf.effective_fields(model, layer)
+    for row, col in {(0, 0), (h - 1, w - 1), (0, w // 2), (h // 2, w // 2), (h - 1, 0)}:
+        cell = np.zeros((h, w), np.float32)
         cell[row, col] = 1.0
-        up = interpret.upsample_maps(cell, model, layer, "aligned")
-        centre = (field.offset + (field.size - 1) / 2 + field.jump * np.array([row, col])).round().astype(int)
-        assert up[tuple(centre)] == up.max() == 1.0  # the peak sits on the neuron's field centre
-        # one jump further towards the middle of the image the next centre is reached: the heat is gone
-        inward = np.clip(centre + np.where(np.array([row, col]) < h / 2, field.jump, -field.jump), 0, 223)
-        assert up[tuple(inward)] == 0.0
-        plain = interpret.upsample_maps(cell, model, layer, "resize")
-        if (row, col) == (0, 0):
-            assert plain[tuple(centre)] < 0.5  # the plain resize puts the edge cell at the image corner instead
+        up = interpret.upsample_maps(cell, model, layer, "field")
+        top, left, bottom, right = rf.input_box(model, layer, row, col)
+        support = np.argwhere(up > 0)
+        assert support[:, 0].min() >= top and support[:, 0].max() < bottom, (row, col)
+        assert support[:, 1].min() >= left and support[:, 1].max() < right, (row, col)
+        peak = np.unravel_index(up.argmax(), up.shape)
+        centre = (rows.centres[row], cols.centres[col])
+        assert abs(peak[0] - centre[0]) <= 0.5 and abs(peak[1] - centre[1]) <= 0.5, (peak, centre)
+        assert up.max() == 1.0
+    corner = np.zeros((h, w), np.float32)
+    corner[0, 0] = 1.0
+    held = interpret.upsample_maps(corner, model, layer, "aligned")
+    top_left = (int(rows.centres[0]), int(cols.centres[0]))
+    if min(top_left) >= 3:  # "aligned" holds the corner value over the whole corner rectangle
+        assert np.all(held[: top_left[0], : top_left[1]] == 1.0)
+        assert interpret.upsample_maps(corner, model, layer, "field")[0, 0] < 1.0
 
 
-def test_aligned_equals_plain_resize_on_vgg19():
+@pytest.mark.parametrize("geometry", list(GEOMETRIES))
+def test_no_row_or_column_repeats_unless_the_layer_map_does(geometry):
+    """On a random layer map no two neighbouring rows (or columns) of the "field" map are equal, where the pixels are
+    seen by the layer; a layer map whose rows are all equal gives equal rows."""
+    from cnnlib.models import receptive_field as rf
+
+    model, layer = GEOMETRIES[geometry]()
+    h, w = model.get_layer(layer).output.shape[1:3]
+    rows, cols = rf.effective_fields(model, layer)
+    up = interpret.upsample_maps(
+        np.random.default_rng(0).uniform(0.1, 1, (h, w)).astype(np.float32), model, layer, "field"
+    )
+    seen_rows = slice(int(rows.first.min()), int(rows.last.max()) + 1)
+    seen_cols = slice(int(cols.first.min()), int(cols.last.max()) + 1)
+    seen = up[seen_rows, seen_cols]
+    assert not np.any(np.all(np.diff(seen, axis=0) == 0, axis=1)), "two neighbouring rows are equal"
+    assert not np.any(np.all(np.diff(seen, axis=1) == 0, axis=0)), "two neighbouring columns are equal"
+    held = interpret.upsample_maps(
+        np.random.default_rng(0).uniform(0.1, 1, (h, w)).astype(np.float32), model, layer, "aligned"
+    )[seen_rows, seen_cols]
+    if rows.centres[0] - rows.first.min() >= 2:
+        assert np.any(np.all(np.diff(held, axis=0) == 0, axis=1))  # the held edge repeats rows: the test can fail
+    flat_rows = np.tile(np.random.default_rng(1).uniform(0.1, 1, (1, w)), (h, 1)).astype(np.float32)
+    up_flat = upsample.upsample_raw(flat_rows, model, layer, "field")[
+        rows.centres[0].astype(int) : int(rows.centres[-1])
+    ]
+    np.testing.assert_allclose(up_flat, np.broadcast_to(up_flat[:1], up_flat.shape), rtol=1e-6)
+
+
+def test_vgg19_interior_unchanged_and_all_rules_agree_there():
+    """VGG19 (same padding): the "field" rule equals the former default ("aligned") within 1e-6 between the outermost
+    field centres (pixels 7.5 .. 215.5), and both equal the plain resize there."""
     keras.utils.set_random_seed(0)
     base = keras.applications.VGG19(include_top=False, weights=None, input_shape=(224, 224, 3))
     maps = np.random.default_rng(0).uniform(0, 1, (2, 14, 14)).astype(np.float32)
-    np.testing.assert_allclose(
-        interpret.upsample_maps(maps, base, "block5_conv4", "aligned"),
-        interpret.upsample_maps(maps, base, "block5_conv4", "resize"),
-        atol=1e-5,
-    )
+    by_rule = {rule: upsample.upsample_raw(maps, base, "block5_conv4", rule) for rule in interpret.UPSAMPLING}
+    interior = (slice(None), slice(8, 216), slice(8, 216))
+    np.testing.assert_allclose(by_rule["field"][interior], by_rule["aligned"][interior], atol=1e-6, rtol=0)
+    np.testing.assert_allclose(by_rule["aligned"][interior], by_rule["resize"][interior], atol=1e-5, rtol=0)
+    assert not np.allclose(by_rule["field"][:, :7], by_rule["aligned"][:, :7], atol=1e-6)  # the border fades

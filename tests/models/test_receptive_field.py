@@ -253,3 +253,41 @@ def test_branches_merge_and_global_paths_cover_the_image():
     assert _support_boxes(model, "add") == {n: rf.input_box(model, "add", *n) for n in _support_boxes(model, "add")}
     assert rf.input_box(model, "after", 5, 5) == (0, 0, 16, 16)  # squeeze-and-excitation sees everything
     assert rf.receptive_field(model, "after").size == 3  # the local field is still 3 x 3
+
+
+@pytest.mark.parametrize(
+    "layers",
+    [
+        [("c", 5, 1, 1), ("c", 3, 1, 1)],
+        [("c", 7, 2, 1), ("p", 2, 2, 1), ("c", 3, 1, 2)],  # a stride, a pool, a dilation
+        [("c", 11, 4, 1), ("p", 3, 2, 1), ("c", 5, 1, 1), ("p", 3, 2, 1), ("c", 3, 1, 1)],  # arch2's geometry
+    ],
+)
+def test_effective_field_width_is_the_measured_one_under_uniform_weights(layers):
+    """``effective_fields``' sigma is the standard deviation of d(neuron) / d(input) when every window weighs its taps
+    equally (all-ones kernels, average pooling, no activation): the Gaussian of Luo et al. (2016), measured exactly."""
+    import tensorflow as tf
+
+    inputs = keras.Input((160, 160, 1))
+    x = inputs
+    for i, (kind, kernel, stride, dilation) in enumerate(layers):
+        if kind == "c":
+            x = keras.layers.Conv2D(
+                1, kernel, stride, dilation_rate=dilation, use_bias=False, kernel_initializer="ones", name=f"l{i}"
+            )(x)
+        else:
+            x = keras.layers.AveragePooling2D(kernel, stride, name=f"l{i}")(x)
+    model = keras.Model(inputs, x)
+    h = model.output.shape[1]
+    image = tf.zeros((1, 160, 160, 1))
+    with tf.GradientTape() as tape:
+        tape.watch(image)
+        neuron = model(image)[0, h // 2, h // 2, 0]
+    gradient = tape.gradient(neuron, image).numpy()[0, :, :, 0]
+    profile = gradient.sum(axis=1) / gradient.sum()  # the field's marginal along rows
+    position = np.arange(160)
+    mean = (profile * position).sum()
+    measured = np.sqrt((profile * (position - mean) ** 2).sum())
+    rows, cols = rf.effective_fields(model, f"l{len(layers) - 1}")
+    assert rows.sigma == pytest.approx(measured, rel=1e-5) and cols.sigma == rows.sigma  # float32 gradients
+    assert mean == pytest.approx(rows.centres[h // 2], abs=1e-4)  # and the field is centred on the field centre
