@@ -4,7 +4,7 @@ Data flows one way: images -> split manifest -> uint8 arrays -> trained models
 -> numbers and arrays -> figures / results JSON -> report. See the README.
 
 Importing the package imports no TensorFlow: modules that need it get it from
-``cnnlib._tensorflow`` (quietly, once). It does pin the float32 arithmetic (``cnnlib.arithmetic``): the
+``cnnlib.backend`` (on TensorFlow quietly, once). It does pin the float32 arithmetic (``cnnlib.arithmetic``): the
 settings go into ``os.environ`` here, before TensorFlow or NumPy's BLAS load, so this process and every
 process it starts sum in the same order on any x86-64 CPU (``CNNLIB_ARITHMETIC=native`` opts out).
 """

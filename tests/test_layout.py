@@ -18,7 +18,7 @@ from cnnlib import config
 PACKAGE = config.REPO_ROOT / "cnnlib"
 
 LAYERS = (  # (prefix, what it holds), bottom first; a module belongs to the longest prefix that names it
-    ("cnnlib", "the settings (config), the method table, the pinned arithmetic, the one TensorFlow import"),
+    ("cnnlib", "the settings (config), the method table, the pinned arithmetic, the backend layer"),
     ("cnnlib.store", "files, caches, results JSON, output names"),
     ("cnnlib.data", "the images and the split"),
     ("cnnlib.models", "the networks, their training and inference"),
@@ -65,9 +65,13 @@ def test_every_module_has_a_layer_and_every_layer_a_package():
     for prefix in PREFIXES:
         assert prefix in MODULES, f"layer {prefix} has no package (no {prefix.replace('.', '/')}/__init__.py)"
     top_level = {m for m in MODULES if m.count(".") == 1 and not (PACKAGE / m.split(".")[1]).is_dir()}
-    assert top_level == {"cnnlib.config", "cnnlib.arithmetic", "cnnlib._tensorflow", "cnnlib.methods"}, (
-        "a new top-level module: put it in the subpackage whose concern it is"
-    )
+    assert top_level == {
+        "cnnlib.config",
+        "cnnlib.arithmetic",
+        "cnnlib.backend",
+        "cnnlib._tensorflow",
+        "cnnlib.methods",
+    }, "a new top-level module: put it in the subpackage whose concern it is"
 
 
 @pytest.mark.parametrize("module", sorted(MODULES))

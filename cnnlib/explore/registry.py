@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from cnnlib import interpret, methods
-from cnnlib._tensorflow import keras
+from cnnlib.backend import keras
 from cnnlib.explore.work import ImageWork
 from cnnlib.interpret.feature_maps import feature_maps
 from cnnlib.interpret.gradcam import upsample_maps

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cnnlib._tensorflow import keras
+from cnnlib.backend import keras
 from cnnlib.data import images
 from cnnlib.explore import registry, views  # noqa: F401  (views registers the methods)
 from cnnlib.explore.work import ImageWork, weights_fingerprint

@@ -20,7 +20,7 @@ see ``score_source``) and accepts layers inside nested models by path ("vgg19/bl
 
 from collections.abc import Callable
 
-import cnnlib._tensorflow  # noqa: F401  (first: TensorFlow's import-time C++ notes silenced, log level set)
+import cnnlib.backend  # noqa: F401  (first: on TensorFlow, its import-time C++ notes silenced, log level set)
 from cnnlib.interpret.activation_max import activation_maximisation, maximise_channels
 from cnnlib.interpret.cam import cam_raw, grad_cam_plus_plus, hires_cam, layer_cam
 from cnnlib.interpret.feature_maps import conv_layer_names, feature_maps

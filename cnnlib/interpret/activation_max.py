@@ -22,7 +22,8 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from cnnlib._tensorflow import keras, tf
+from cnnlib import backend
+from cnnlib.backend import keras
 from cnnlib.interpret.view import resolve_layer, view
 
 __all__ = ["activation_maximisation", "gaussian_kernel", "maximise_channels"]
@@ -38,6 +39,14 @@ def gaussian_kernel(sigma: float, colours: int) -> np.ndarray:
 
 def _ascent_function(model, layer_path, settings):
     """Compiled (start (1, H, W, C), objective weights, steps, seed) -> (image, objective per step)."""
+    if backend.NAME != "tensorflow":
+        raise RuntimeError(
+            f"Activation maximisation runs on TensorFlow only so far (its ascent is one TensorFlow graph with "
+            f"TensorFlow's stateless random numbers); this process runs Keras on {backend.NAME!r}. Run it with "
+            "KERAS_BACKEND=tensorflow."
+        )
+    from cnnlib._tensorflow import tf  # the one module not yet on the backend layer (issue 31)
+
     copy = view(model)
     key = ("actmax", layer_path, settings)
     if key not in copy.functions:
@@ -163,7 +172,7 @@ def activation_maximisation(
     start = (low + high) / 2 + 0.05 * (high - low) * np.random.default_rng(seed).standard_normal(shape)
     weights = np.eye(size, dtype=np.float32)[channel]
     image, trace = _ascent_function(model, layer_path, settings)(
-        np.clip(start, low, high).astype(np.float32), weights, tf.constant(steps, tf.int32), tf.constant(seed, tf.int32)
+        np.clip(start, low, high).astype(np.float32), weights, np.int32(steps), np.int32(seed)
     )
     return np.asarray(image)[0], np.asarray(trace)
 

@@ -23,9 +23,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from cnnlib._tensorflow import keras, tf
+from cnnlib import backend
+from cnnlib.backend import keras
 from cnnlib.interpret.upsample import DEFAULT_UPSAMPLING, upsample_maps
-from cnnlib.interpret.view import default_layer, input_spec, resolve_layer, view
+from cnnlib.interpret.view import default_layer, input_signature, resolve_layer, view
+
+ops = keras.ops
 
 WEIGHTINGS = ("gradcam", "gradcam++", "hirescam", "layercam")
 
@@ -52,49 +55,55 @@ def target_tuple(model: keras.Model, targets: int | Sequence[int], score_layer: 
     return single, values
 
 
-def channel_weights(weighting: str, grads: tf.Tensor, acts: tf.Tensor, alpha_sum_to_one: bool = False) -> tf.Tensor:
-    """Weights w (N, 1, 1, C) or (N, h, w, C) from gradients and activations (N, h, w, C) for one target."""
+def channel_weights(weighting: str, grads, acts, alpha_sum_to_one: bool = False):
+    """Weights w (N, 1, 1, C) or (N, h, w, C) from gradients and activations (N, h, w, C) for one target (backend
+    tensors, ``keras.ops``)."""
     if weighting == "gradcam":
-        return tf.reduce_mean(grads, axis=(1, 2), keepdims=True)
+        return ops.mean(grads, axis=(1, 2), keepdims=True)
     if weighting == "hirescam":
         return grads
     if weighting == "layercam":
-        return tf.nn.relu(grads)
+        return ops.relu(grads)
     if weighting == "gradcam++":
-        g2 = tf.square(grads)
-        denominator = 2.0 * g2 + tf.reduce_sum(acts, axis=(1, 2), keepdims=True) * g2 * grads
-        usable = tf.logical_and(tf.not_equal(grads, 0.0), tf.not_equal(denominator, 0.0))
-        alpha = tf.where(usable, g2 / tf.where(usable, denominator, 1.0), 0.0)
+        g2 = ops.square(grads)
+        denominator = 2.0 * g2 + ops.sum(acts, axis=(1, 2), keepdims=True) * g2 * grads
+        usable = ops.logical_and(ops.not_equal(grads, 0.0), ops.not_equal(denominator, 0.0))
+        alpha = ops.where(usable, g2 / ops.where(usable, denominator, 1.0), 0.0)
         if alpha_sum_to_one:
-            total = tf.reduce_sum(alpha, axis=(1, 2), keepdims=True)
-            alpha = alpha / tf.where(total == 0.0, 1.0, total)
-        return tf.reduce_sum(alpha * tf.nn.relu(grads), axis=(1, 2), keepdims=True)
+            total = ops.sum(alpha, axis=(1, 2), keepdims=True)
+            alpha = alpha / ops.where(total == 0.0, 1.0, total)
+        return ops.sum(alpha * ops.relu(grads), axis=(1, 2), keepdims=True)
     raise ValueError(f"weighting={weighting!r}: choose one of {WEIGHTINGS}.")
 
 
 def _cam_function(model, layer_path, score_layer, targets, weighting, relu, alpha_sum_to_one):
-    """Compiled inputs -> raw maps (N, K, h, w), once per (layer, score layer, targets, weighting, options)."""
-    copy = view(model, score_layer=score_layer)
-    key = ("cam", weighting, layer_path, targets, relu, alpha_sum_to_one)
+    """Compiled inputs -> raw maps (N, K, h, w), once per (layer, score layer, targets, weighting, options).
+
+    The gradients with respect to the layer's activations are those with respect to the view's tap at that layer
+    (``view(..., tap=layer_path)``), all K targets from one forward pass (``backend.gradients_per_output``)."""
+    copy = view(model, score_layer=score_layer, tap=layer_path)
+    key = ("cam", weighting, layer_path, targets, relu, alpha_sum_to_one, backend.NAME)
     if key not in copy.functions:
         probe = copy.probe([layer_path], with_scores=True)
+        tap_shape = tuple(copy.tap.shape[1:])
 
-        @tf.function(input_signature=[input_spec(model)])
+        def target_scores(tap, x):
+            activations, scores = probe([x, tap], training=False)
+            scores = ops.cast(scores, "float32")
+            return [ops.sum(scores[:, t]) for t in targets], ops.cast(activations, "float32")  # images independent
+
+        gradients = backend.gradients_per_output(target_scores)
+
         def cams(x):
-            with tf.GradientTape(persistent=True) as tape:
-                with copy.current():
-                    activations, scores = probe(x, training=False)
-                activations, scores = tf.cast(activations, tf.float32), tf.cast(scores, tf.float32)
-                per_target = [tf.reduce_sum(scores[:, t]) for t in targets]  # images are independent
+            grads, activations = gradients(ops.zeros((ops.shape(x)[0], *tap_shape), "float32"), x)
             maps = []
-            for score in per_target:
-                grads = tape.gradient(score, activations)
-                weights = channel_weights(weighting, grads, activations, alpha_sum_to_one)
-                cam = tf.reduce_sum(weights * activations, axis=-1)  # (N, h, w)
-                maps.append(tf.nn.relu(cam) if relu else cam)
-            return tf.stack(maps, axis=1)
+            for g in grads:
+                weights = channel_weights(weighting, g, activations, alpha_sum_to_one)
+                cam = ops.sum(weights * activations, axis=-1)  # (N, h, w)
+                maps.append(ops.relu(cam) if relu else cam)
+            return ops.stack(maps, axis=1)
 
-        copy.functions[key] = cams
+        copy.functions[key] = backend.compiled(cams, copy.pairs, [input_signature(model)])
     return copy.functions[key]
 
 
@@ -146,7 +155,7 @@ def cam_raw(
     path = cam_layer(model, layer_name)
     single, values = target_tuple(model, targets, score_layer)
     function = _cam_function(model, path, score_layer, values, weighting, bool(relu), bool(alpha_sum_to_one))
-    maps = np.asarray(function(np.asarray(inputs, np.float32)))
+    maps = backend.to_numpy(function(np.asarray(inputs, np.float32)))
     return maps[:, 0] if single else maps
 
 

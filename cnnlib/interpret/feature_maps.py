@@ -6,8 +6,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from cnnlib._tensorflow import keras, tf
-from cnnlib.interpret.view import conv_layer_names, input_spec, resolve_layer, view
+from cnnlib import backend
+from cnnlib.backend import keras
+from cnnlib.interpret.view import conv_layer_names, input_signature, resolve_layer, view
 
 __all__ = ["activations_function", "conv_layer_names", "feature_maps"]
 
@@ -16,17 +17,15 @@ def activations_function(model: keras.Model, layer_paths: Sequence[str]):
     """Compiled inputs (N, H, W, C) -> [activations of each layer], with the model's current weights."""
     paths = tuple(resolve_layer(model, name) for name in layer_paths)
     copy = view(model)
-    key = ("activations", paths)
+    key = ("activations", paths, backend.NAME)
     if key not in copy.functions:
         probe = copy.probe(paths)
 
-        @tf.function(input_signature=[input_spec(model)])
         def activations(x):
-            with copy.current():
-                out = probe(x, training=False)
-            return out if isinstance(out, (list, tuple)) else [out]
+            out = probe(x, training=False)
+            return list(out) if isinstance(out, (list, tuple)) else [out]
 
-        copy.functions[key] = activations
+        copy.functions[key] = backend.compiled(activations, copy.pairs, [input_signature(model)])
     return copy.functions[key]
 
 

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from cnnlib._tensorflow import keras
+from cnnlib.backend import keras
 from cnnlib.interpret.cam import cam_layer, cam_raw
 from cnnlib.interpret.guided_backprop import guided_backprop, one_hot_scores
 from cnnlib.interpret.upsample import DEFAULT_UPSAMPLING, UPSAMPLING, upsample_maps

@@ -30,9 +30,10 @@ from typing import NamedTuple
 
 import numpy as np
 
-from cnnlib._tensorflow import keras, tf
+from cnnlib import backend
+from cnnlib.backend import keras
 from cnnlib.interpret.cam import target_tuple
-from cnnlib.interpret.view import input_spec, view
+from cnnlib.interpret.view import input_signature, view
 
 __all__ = [
     "Completeness",
@@ -49,23 +50,19 @@ REDUCTIONS = ("max_abs", "sum_abs", "sum")
 
 
 def _gradient_function(model: keras.Model, score_layer: str | None):
-    """Compiled (inputs (B, H, W, C), weights (B, classes)) -> (d sum(weights * scores) / d inputs, scores)."""
+    """Compiled (inputs (B, H, W, C), weights (B, classes)) -> (d sum(weights * scores) / d inputs, scores), on any
+    Keras backend (``cnnlib.backend``)."""
     copy = view(model, score_layer=score_layer)
-    key = ("input_gradient",)
+    key = ("input_gradient", backend.NAME)
     if key not in copy.functions:
         probe = keras.Model(copy.inputs, copy.scores)
-        w_spec = tf.TensorSpec([None, copy.scores.shape[-1]], tf.float32)
 
-        @tf.function(input_signature=[input_spec(model), w_spec])
-        def gradient(x, weights):
-            with tf.GradientTape() as tape:
-                tape.watch(x)
-                with copy.current():
-                    scores = tf.cast(probe(x, training=False), tf.float32)
-                total = tf.reduce_sum(scores * weights)
-            return tape.gradient(total, x), scores
+        def weighted_scores(x, weights):
+            scores = keras.ops.cast(probe(x, training=False), "float32")
+            return keras.ops.sum(scores * weights), scores
 
-        copy.functions[key] = gradient
+        signature = [input_signature(model), ((None, copy.scores.shape[-1]), "float32")]
+        copy.functions[key] = backend.compiled(backend.gradient_function(weighted_scores), copy.pairs, signature)
     return copy.functions[key]
 
 
@@ -80,8 +77,8 @@ def input_gradients(
     for s in range(0, len(x), batch_size):
         rows = np.asarray(classes[s : s + batch_size], int)
         g, y = function(x[s : s + batch_size], np.eye(n_classes, dtype=np.float32)[rows])
-        grads[s : s + batch_size] = np.asarray(g)
-        scores[s : s + batch_size] = np.asarray(y)[np.arange(len(rows)), rows]
+        grads[s : s + batch_size] = backend.to_numpy(g)
+        scores[s : s + batch_size] = backend.to_numpy(y)[np.arange(len(rows)), rows]
     return grads, scores
 
 

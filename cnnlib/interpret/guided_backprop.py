@@ -13,12 +13,13 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from cnnlib._tensorflow import keras, tf
+from cnnlib import backend
+from cnnlib.backend import keras
 from cnnlib.interpret.view import (
     check_channels,
     guided_clipped_relu,
     guided_relu,
-    input_spec,
+    input_signature,
     output_layer,
     resolve_layer,
     view,
@@ -60,21 +61,18 @@ def _gradient_function(model: keras.Model, layer_path: str | None):
     ``layer_path`` None means the class scores (before softmax).
     """
     copy = view(model, guided=True)
-    key = ("guided", layer_path)
+    key = ("guided", layer_path, backend.NAME)
     if key not in copy.functions:
         target = copy.scores if layer_path is None else copy.outputs[layer_path]
         probe = keras.Model(copy.inputs, target)
-        w_spec = tf.TensorSpec([None, *target.shape[1:]], tf.float32)
 
-        @tf.function(input_signature=[input_spec(model), w_spec])
-        def gradient(x, weights):
-            with tf.GradientTape() as tape:
-                tape.watch(x)
-                with copy.current():
-                    score = tf.reduce_sum(tf.cast(probe(x, training=False), tf.float32) * weights)
-            return tape.gradient(score, x)
+        def weighted_target(x, weights):
+            return keras.ops.sum(keras.ops.cast(probe(x, training=False), "float32") * weights), ()
 
-        copy.functions[key] = gradient
+        gradient = backend.gradient_function(weighted_target)
+        signature = [input_signature(model), ((None, *target.shape[1:]), "float32")]
+        compiled = backend.compiled(lambda x, weights: gradient(x, weights)[0], copy.pairs, signature)
+        copy.functions[key] = compiled
     return copy.functions[key]
 
 

@@ -15,7 +15,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from cnnlib._tensorflow import keras, tf
+from cnnlib import backend
+from cnnlib.backend import keras
 from cnnlib.interpret.cam import target_tuple
 from cnnlib.interpret.view import view
 from cnnlib.models.forward import in_fixed_batches
@@ -36,23 +37,17 @@ def patch_positions(size: int, patch: int, stride: int) -> list[int]:
 def _occluded_scores_function(model: keras.Model, score_layer: str | None):
     """Compiled (image (H, W, C), masks (P, H, W), fill (C,)) -> class scores (P, classes) of the occluded copies."""
     copy = view(model, score_layer=score_layer)
-    key = ("occlusion",)
+    key = ("occlusion", backend.NAME)
     if key not in copy.functions:
         probe = keras.Model(copy.inputs, copy.scores)
-        shape = model.inputs[0].shape[1:]
-        specs = [
-            tf.TensorSpec(shape, tf.float32),
-            tf.TensorSpec([None, *shape[:2]], tf.float32),
-            tf.TensorSpec([shape[-1]], tf.float32),
-        ]
+        shape = tuple(model.inputs[0].shape[1:])
+        signature = [(shape, "float32"), ((None, *shape[:2]), "float32"), ((shape[-1],), "float32")]
 
-        @tf.function(input_signature=specs)
         def occluded_scores(image, masks, fill):
             hidden = masks[..., None]
-            with copy.current():
-                return tf.cast(probe(image[None] * (1.0 - hidden) + fill * hidden, training=False), tf.float32)
+            return keras.ops.cast(probe(image[None] * (1.0 - hidden) + fill * hidden, training=False), "float32")
 
-        copy.functions[key] = occluded_scores
+        copy.functions[key] = backend.compiled(occluded_scores, copy.pairs, signature)
     return copy.functions[key]
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cnnlib._tensorflow import keras
+from cnnlib.backend import keras
 from cnnlib.interpret.feature_maps import activations_function, feature_maps
 from cnnlib.interpret.view import check_channels, resolve_layer, view
 from cnnlib.models.forward import in_fixed_batches

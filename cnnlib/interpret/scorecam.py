@@ -20,7 +20,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from cnnlib._tensorflow import keras, tf
+from cnnlib import backend
+from cnnlib.backend import keras
 from cnnlib.interpret.cam import cam_layer, target_tuple
 from cnnlib.interpret.feature_maps import activations_function
 from cnnlib.interpret.upsample import DEFAULT_UPSAMPLING, UPSAMPLING, upsample_maps, upsampling_matrices
@@ -36,8 +37,8 @@ def _mask_matrices(model: keras.Model, path: str, method: str) -> tuple[np.ndarr
     elif method == "resize":  # bilinear resize, half-pixel centres, as tf.image.resize: its matrix on unit vectors
         h, w = view(model).outputs[path].shape[1:3]
         size = tuple(model.inputs[0].shape[1:3])
-        rows = tf.image.resize(np.eye(h)[:, :, None], (size[0], h), method="bilinear").numpy()[:, :, 0]
-        cols = tf.image.resize(np.eye(w)[:, :, None], (size[1], w), method="bilinear").numpy()[:, :, 0]
+        rows = backend.resize_bilinear(np.eye(h, dtype=np.float32)[:, :, None], (size[0], h))[:, :, 0]
+        cols = backend.resize_bilinear(np.eye(w, dtype=np.float32)[:, :, None], (size[1], w))[:, :, 0]
     else:
         raise ValueError(f"mask_upsample={method!r}: choose one of {UPSAMPLING}.")
     return np.asarray(rows, np.float32), np.asarray(cols, np.float32)
@@ -46,23 +47,21 @@ def _mask_matrices(model: keras.Model, path: str, method: str) -> tuple[np.ndarr
 def _masked_scores_function(model: keras.Model, path: str, score_layer: str | None, method: str):
     """Compiled (image (H, W, C), maps (h, w, k)) -> class scores (k, classes) of the image times each mask."""
     copy = view(model, score_layer=score_layer)
-    key = ("scorecam", path, method)
+    key = ("scorecam", path, method, backend.NAME)
     if key not in copy.functions:
-        rows, cols = (tf.constant(m) for m in _mask_matrices(model, path, method))
+        rows, cols = (keras.ops.convert_to_tensor(m) for m in _mask_matrices(model, path, method))
         probe = keras.Model(copy.inputs, copy.scores)
-        image_spec = tf.TensorSpec(model.inputs[0].shape[1:], tf.float32)
-        maps_spec = tf.TensorSpec([*copy.outputs[path].shape[1:3], None], tf.float32)
+        ops = keras.ops
+        signature = [(tuple(model.inputs[0].shape[1:]), "float32"), ((*copy.outputs[path].shape[1:3], None), "float32")]
 
-        @tf.function(input_signature=[image_spec, maps_spec])
         def masked_scores(image, maps):
-            up = tf.einsum("Hh,hwk,Ww->kHW", rows, maps, cols)
-            low = tf.reduce_min(up, axis=(1, 2), keepdims=True)
-            span = tf.reduce_max(up, axis=(1, 2), keepdims=True) - low
-            masks = tf.where(span > 0, (up - low) / tf.where(span > 0, span, 1.0), 0.0)
-            with copy.current():
-                return tf.cast(probe(image[None] * masks[..., None], training=False), tf.float32)
+            up = ops.einsum("Hh,hwk,Ww->kHW", rows, maps, cols)
+            low = ops.min(up, axis=(1, 2), keepdims=True)
+            span = ops.max(up, axis=(1, 2), keepdims=True) - low
+            masks = ops.where(span > 0, (up - low) / ops.where(span > 0, span, 1.0), 0.0)
+            return ops.cast(probe(image[None] * masks[..., None], training=False), "float32")
 
-        copy.functions[key] = masked_scores
+        copy.functions[key] = backend.compiled(masked_scores, copy.pairs, signature)
     return copy.functions[key]
 
 
@@ -156,7 +155,7 @@ def score_cam(
             ]
         )  # (k, classes)
         if probabilities:
-            scores = np.asarray(tf.nn.softmax(scores, axis=-1))
+            scores = backend.to_numpy(keras.ops.softmax(scores, axis=-1))
         weights[i][:, chosen[i]] = scores[:, list(values)].T
     raw = np.maximum(np.einsum("nhwc,nkc->nkhw", acts, weights), 0)
     raw = raw[:, 0] if single else raw

@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from cnnlib._tensorflow import keras, tf
+from cnnlib import backend
+from cnnlib.backend import keras
 from cnnlib.models.receptive_field import EffectiveField, effective_fields, field_centres
 
 UPSAMPLING = ("field", "aligned", "resize")
@@ -85,7 +86,7 @@ def upsample_raw(maps: np.ndarray, model: keras.Model, layer_name: str, method: 
     size = tuple(model.inputs[0].shape[1:3])
     if method == "resize":
         flat = maps.reshape(-1, *maps.shape[-2:], 1)
-        return tf.image.resize(flat, size, method="bilinear").numpy()[..., 0].reshape(*maps.shape[:-2], *size)
+        return backend.resize_bilinear(flat, size)[..., 0].reshape(*maps.shape[:-2], *size)
     rows, cols = upsampling_matrices(model, layer_name, method)
     return rows @ maps @ cols.T  # two matrix products (a naive 4-index einsum is ~10x slower at 22 x 22)
 
@@ -101,7 +102,7 @@ def upsample_maps(
         layer_name: path or unique name of the layer the maps belong to (used by "field" and "aligned").
         method: "field": each cell at the centre of its neuron's receptive field, linear in between, fading beyond
             the outermost centres as the edge neuron's effective field; "aligned": the same with the edge value held
-            beyond the outermost centres; "resize": the plain bilinear ``tf.image.resize``.
+            beyond the outermost centres; "resize": the plain bilinear resize (``backend.resize_bilinear``).
 
     Returns:
         float32 (..., H, W), each (H, W) map divided by its largest magnitude: in [0, 1] for maps >= 0, in [-1, 1] for

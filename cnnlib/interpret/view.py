@@ -25,7 +25,7 @@ import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from cnnlib._tensorflow import keras, tf
+from cnnlib.backend import keras
 from cnnlib.models.model_graph import (
     ExplainError,
     is_model,
@@ -70,7 +70,10 @@ _NOT_A_FEATURE_MAP = (
 # ----------------------------------------------------------------------------- guided rules
 
 
-@tf.custom_gradient
+ops = keras.ops
+
+
+@ops.custom_gradient
 def guided_relu(x):
     """ReLU forward; backward passes dy only where dy > 0 and x > 0 (the guided backpropagation rule).
 
@@ -79,25 +82,27 @@ def guided_relu(x):
 
     Returns:
         max(x, 0), of ``x``'s shape and dtype, whose gradient is the guided rule: the upstream gradient dy where dy > 0
-        and x > 0, and 0 elsewhere (``tf.custom_gradient``).
+        and x > 0, and 0 elsewhere (``keras.ops.custom_gradient``: every Keras backend).
     """
 
-    def grad(dy):
-        return dy * tf.cast(dy > 0, dy.dtype) * tf.cast(x > 0, dy.dtype)
+    def grad(*args, upstream=None):
+        dy = args[0] if upstream is None else upstream
+        return dy * ops.cast(dy > 0, dy.dtype) * ops.cast(x > 0, dy.dtype)
 
-    return tf.nn.relu(x), grad
+    return ops.relu(x), grad
 
 
 def guided_clipped_relu(max_value: float) -> Callable:
     """min(max(x, 0), max_value) forward; backward passes dy only where dy > 0 and 0 < x < max_value."""
 
-    @tf.custom_gradient
+    @ops.custom_gradient
     def clipped(x):
-        def grad(dy):
-            inside = tf.logical_and(x > 0, x < max_value)
-            return dy * tf.cast(dy > 0, dy.dtype) * tf.cast(inside, dy.dtype)
+        def grad(*args, upstream=None):
+            dy = args[0] if upstream is None else upstream
+            inside = ops.logical_and(x > 0, x < max_value)
+            return dy * ops.cast(dy > 0, dy.dtype) * ops.cast(inside, dy.dtype)
 
-        return tf.minimum(tf.nn.relu(x), tf.cast(max_value, x.dtype)), grad
+        return ops.minimum(ops.relu(x), ops.cast(max_value, x.dtype)), grad
 
     clipped.__name__ = f"guided_relu_max{max_value:g}"
     return clipped
@@ -285,18 +290,19 @@ class View:
     scores: keras.KerasTensor
     pairs: list[tuple[keras.Variable, keras.Variable]]  # (copy variable, original variable)
     functions: dict = field(default_factory=dict)  # compiled functions, keyed by their purpose
+    tap: keras.KerasTensor | None = None  # with ``tap=path``: the input added to that layer's output (zeros)
 
     def probe(self, layer_paths: Sequence[str], with_scores: bool = False) -> keras.Model:
-        """A model input -> [outputs of ``layer_paths``] (+ scores) in the copy."""
+        """A model input (and, in a tapped view, the tap) -> [outputs of ``layer_paths``] (+ scores) in the copy."""
         outs = [self.outputs[p] for p in layer_paths] + ([self.scores] if with_scores else [])
-        return keras.Model(self.inputs, outs)
+        return keras.Model(self.inputs if self.tap is None else [self.inputs, self.tap], outs)
 
     def current(self):
         """The scope under which the copy computes with the original's current weights."""
         return keras.StatelessScope(state_mapping=[(c, o.value) for c, o in self.pairs])
 
 
-def _build_view(model: keras.Model, guided: bool, score_layer: str | None) -> View:
+def _build_view(model: keras.Model, guided: bool, score_layer: str | None, tap: str | None = None) -> View:
     _, last = output_layer(model)
     make_linear = score_layer is None and (
         isinstance(last, keras.layers.Softmax) or activation_name(getattr(last, "activation", None)) in SATURATING
@@ -304,8 +310,10 @@ def _build_view(model: keras.Model, guided: bool, score_layer: str | None) -> Vi
     outputs: dict[str, keras.KerasTensor] = {}
     layer_pairs: list[tuple[keras.layers.Layer, keras.layers.Layer]] = []
     no_rule: set[str] = set()
+    tap_input = None
 
     def call(layer, path, *args, **kwargs):
+        nonlocal tap_input
         if path in outputs:
             raise ExplainError(
                 f"Layer {path!r} is called more than once (a shared layer); explain a model "
@@ -320,6 +328,9 @@ def _build_view(model: keras.Model, guided: bool, score_layer: str | None) -> Vi
                 raise ExplainError(f"Layer {path!r} has {len(result)} outputs; one is expected.")
             result = result[0]
         outputs[path] = result
+        if path == tap:  # the layer's output as seen downstream: + an input of zeros, whose gradient is the output's
+            tap_input = keras.Input(batch_shape=result.shape, dtype=result.dtype, name="tap")
+            return keras.ops.add(result, tap_input)
         return result
 
     spec = model.inputs[0]
@@ -336,7 +347,7 @@ def _build_view(model: keras.Model, guided: bool, score_layer: str | None) -> Vi
                 raise ExplainError(f"Could not copy layer {original.name!r}: weight {o.path} has another shape.")
             pairs.append((c, o))
     scores = outputs[resolve_layer(model, score_layer)] if score_layer is not None else final
-    return View(inputs, outputs, scores, pairs)
+    return View(inputs, outputs, scores, pairs, tap=tap_input)
 
 
 def _structure(model: keras.Model) -> tuple:
@@ -350,23 +361,26 @@ def _structure(model: keras.Model) -> tuple:
 _VIEWS: weakref.WeakKeyDictionary[keras.Model, dict] = weakref.WeakKeyDictionary()
 
 
-def view(model: keras.Model, guided: bool = False, score_layer: str | None = None) -> View:
-    """The flat copy of ``model`` (built once per model, structure, guided flag and score layer).
+def view(model: keras.Model, guided: bool = False, score_layer: str | None = None, tap: str | None = None) -> View:
+    """The flat copy of ``model`` (built once per model, structure, guided flag, score layer and tap).
 
     Cached graphs only: values are always read from ``model``'s variables at call time. A change
-    of structure (a layer's activation swapped, say) builds a new copy.
+    of structure (a layer's activation swapped, say) builds a new copy. With ``tap`` (a layer path), the copy takes a
+    second input of that layer's output shape, added to its output before the layers after it see it: the gradient
+    with respect to that input (at zeros) is the gradient with respect to the layer's activations, on every Keras
+    backend (``View.tap``).
     """
     if not isinstance(model, keras.Model):
         raise ExplainError(f"Expected a keras.Model, got {type(model).__name__}.")
     per_model = _VIEWS.setdefault(model, {})
-    key = (guided, score_layer, _structure(model))
+    key = (guided, score_layer, _structure(model), tap)
     if key not in per_model:
         for stale in [k for k in per_model if k[2] != key[2]]:
             del per_model[stale]
-        per_model[key] = _build_view(model, guided, score_layer)
+        per_model[key] = _build_view(model, guided, score_layer, tap)
     return per_model[key]
 
 
-def input_spec(model: keras.Model) -> tf.TensorSpec:
-    """float32 (None, H, W, C) signature of the model's input."""
-    return tf.TensorSpec([None, *model.inputs[0].shape[1:]], tf.float32)
+def input_signature(model: keras.Model) -> tuple[tuple[int | None, ...], str]:
+    """float32 (None, H, W, C) signature of the model's input, as ``backend.compiled`` takes it."""
+    return (None, *model.inputs[0].shape[1:]), "float32"

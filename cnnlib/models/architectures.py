@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from cnnlib import config
-from cnnlib._tensorflow import keras
+from cnnlib.backend import keras
 
 
 @dataclass(frozen=True)

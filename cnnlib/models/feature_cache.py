@@ -28,7 +28,7 @@ import numpy as np
 from tqdm import tqdm
 
 from cnnlib import arithmetic, config
-from cnnlib._tensorflow import keras
+from cnnlib.backend import keras
 from cnnlib.models.forward import in_fixed_batches
 from cnnlib.store.files import read_checked, sweep_once, write_checked
 from cnnlib.store.memo import code_closure_digest, image_digest, weights_digest  # noqa: F401  (re-exported)
@@ -46,12 +46,12 @@ def identity_key(code: str, **identity: object) -> str:
     Returns:
         16 hex characters.
     """
-    from cnnlib._tensorflow import tf
+    from cnnlib import backend
 
     identity = {
         **identity,
         "code": code_closure_digest(code, "cnnlib.models.feature_cache"),
-        "tensorflow": tf.__version__,
+        **backend.versions(),
         "keras": keras.__version__,
         "policy": keras.config.dtype_policy().name,
         "arithmetic": arithmetic.describe(),

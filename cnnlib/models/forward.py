@@ -12,20 +12,20 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from cnnlib._tensorflow import keras, tf
+from cnnlib import backend
+from cnnlib.backend import keras
 
 # Traced functions, dropped with their model (weak keys): a function reads the model's variables, so it is
 # always current, and it cannot outlive the model it was traced from. The function reaches its model through
 # a weak reference: a strong one (a plain closure) would keep every model ever predicted with alive.
-_FORWARD: weakref.WeakKeyDictionary[keras.Model, tf.types.experimental.GenericFunction] = weakref.WeakKeyDictionary()
+_FORWARD: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def compiled_forward(model: keras.Model):
-    """``model(x, training=False)`` as a tf.function with a fixed float32 signature (N, *input shape)."""
+    """``model(x, training=False)`` compiled once (``backend.compiled_call``: a tf.function with a fixed float32
+    signature (N, *input shape) on TensorFlow, ``jax.jit`` on JAX)."""
     if model not in _FORWARD:
-        spec = tf.TensorSpec([None, *model.input.shape[1:]], tf.float32)
-        of = weakref.ref(model)
-        _FORWARD[model] = tf.function(lambda batch: of()(batch, training=False), input_signature=[spec])
+        _FORWARD[model] = backend.compiled_call(model)
     return _FORWARD[model]
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from cnnlib._tensorflow import keras
+from cnnlib.backend import keras
 
 
 class ExplainError(ValueError):

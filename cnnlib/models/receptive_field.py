@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cnnlib._tensorflow import keras
+from cnnlib.backend import keras
 from cnnlib.models.model_graph import ExplainError, resolve_layer, walk
 
 _CONV = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.SeparableConv2D)

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from cnnlib import arithmetic, config
-from cnnlib._tensorflow import keras, tf
+from cnnlib import arithmetic, backend, config
+from cnnlib.backend import keras
 from cnnlib.models import distribute
 from cnnlib.models.architectures import ARCHITECTURES, VARIANTS, build_model
 from cnnlib.store.files import (
@@ -35,7 +35,7 @@ def set_seed(seed: int) -> None:
     Same seed, same machine -> same weights, same shuffles, same metrics.
     """
     keras.utils.set_random_seed(seed)
-    tf.config.experimental.enable_op_determinism()
+    backend.make_deterministic()
 
 
 def compile_model(model: keras.Model, settings: config.TrainSettings) -> keras.Model:
@@ -100,7 +100,7 @@ def _cache_key(variant: str, data_key: str, seed: int, settings: config.TrainSet
         "seed": seed,
         "settings": asdict(settings),
         "keras": keras.__version__,
-        "tensorflow": tf.__version__,
+        **backend.versions(),
         "numpy": np.__version__,
         "arithmetic": arithmetic.describe(),
         "code": code_closure_digest("cnnlib.models.training"),  # building, compiling, fitting: any change retrains

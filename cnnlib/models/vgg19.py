@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from cnnlib import config
-from cnnlib._tensorflow import keras, tf
+from cnnlib import backend, config
+from cnnlib.backend import keras
 from cnnlib.models import distribute, feature_cache
 from cnnlib.models.forward import compiled_forward, in_fixed_batches
 from cnnlib.models.training import cached_training, compile_model, fit, set_seed
@@ -253,7 +253,7 @@ def fit_classifier(
             "seed": seed,
             "n_classes": n_classes,
             "settings": asdict(settings),
-            "tensorflow": tf.__version__,
+            **backend.versions(),
         }
         key = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:16]
         head, record = cached_training(f"vgg19_head_{key}", lambda: train_head(features, settings, n_classes, seed))

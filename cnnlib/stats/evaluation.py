@@ -11,7 +11,7 @@ from sklearn.metrics import confusion_matrix
 from cnnlib.stats.statistics import wilson as wilson_interval  # one Wilson interval (Newcombe 1998, method 3)
 
 if TYPE_CHECKING:
-    from cnnlib._tensorflow import keras
+    from cnnlib.backend import keras
 
 Arrays = dict[str, tuple[np.ndarray, np.ndarray]]
 SPLIT_ORDER = ("train", "val", "test")

@@ -48,7 +48,7 @@ def weights_digest(model) -> str:
 
     Part of a cache key for anything computed from a model, so retrained or edited weights never hit
     an old entry (about 0.1 s for VGG19's 20 million parameters)."""
-    from cnnlib._tensorflow import keras
+    from cnnlib.backend import keras
 
     digest = hashlib.sha256()
     for variable in model.weights:
@@ -172,7 +172,7 @@ def fingerprint(value: object, _seen: frozenset[int] = frozenset()) -> object:
             "kwdefaults": fingerprint(value.__kwdefaults__, seen),
             "closure": fingerprint(cells, seen),
         }
-    from cnnlib._tensorflow import keras
+    from cnnlib.backend import keras
 
     if isinstance(value, keras.Model):
         architecture = hashlib.sha256(value.to_json().encode()).hexdigest()

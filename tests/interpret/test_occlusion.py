@@ -10,10 +10,12 @@ import small_models
 from cnnlib import interpret
 from cnnlib.interpret.occlusions import patch_positions
 
+pytestmark = pytest.mark.backends  # run once more on JAX by `make test-jax`
+
 
 def _logits(model, x):
     kernel, bias = model.get_layer("head").get_weights()
-    return keras.Model(model.input, model.get_layer("head").input)(x).numpy() @ kernel + bias
+    return np.asarray(keras.Model(model.input, model.get_layer("head").input)(x)) @ kernel + bias
 
 
 def _brute_force(model, x, target, patch, stride, fill):

@@ -8,6 +8,8 @@ import pytest
 
 from cnnlib.models import architectures, forward, training
 
+pytestmark = pytest.mark.backends  # run once more on JAX by `make test-jax`
+
 
 def test_predict_equals_keras_predict_on_the_same_batches_uint8_and_float():
     training.set_seed(3)

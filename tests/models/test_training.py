@@ -15,6 +15,8 @@ from cnnlib.models import architectures, training
 from cnnlib.stats import evaluation
 from cnnlib.store import files
 
+pytestmark = pytest.mark.backends  # run once more on JAX by `make test-jax`
+
 
 def _tiny_data(n_per_class=6, n_classes=3, seed=0):
     """Images whose class is the colour of a bright square: learnable in a few epochs."""

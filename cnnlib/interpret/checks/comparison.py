@@ -27,7 +27,7 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 
 from cnnlib import interpret, methods
-from cnnlib._tensorflow import keras
+from cnnlib.backend import keras
 from cnnlib.interpret.checks import faithfulness, sanity, verdicts
 from cnnlib.interpret.gradients import to_heatmap
 from cnnlib.interpret.guided_backprop import one_hot_scores

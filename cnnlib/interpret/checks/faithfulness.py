@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 from scipy import ndimage
 
-from cnnlib._tensorflow import keras
+from cnnlib.backend import keras
 from cnnlib.models import forward
 from cnnlib.stats import bootstrap
 

@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from cnnlib._tensorflow import keras
+from cnnlib.backend import keras
 from cnnlib.data import annotations
 from cnnlib.interpret.cam import cam_layer
 from cnnlib.interpret.gradcam import grad_cam_raw

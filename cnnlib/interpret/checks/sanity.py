@@ -10,13 +10,13 @@ Deletion / insertion curves live in ``faithfulness`` (re-exported here).
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 from scipy import ndimage, stats
 
-from cnnlib._tensorflow import keras, tf
+from cnnlib import backend
+from cnnlib.backend import keras
 from cnnlib.interpret.checks.faithfulness import area_under, deletion_insertion  # noqa: F401  (re-exported)
 from cnnlib.interpret.gradcam import grad_cam
 from cnnlib.interpret.guided_backprop import guided_backprop, one_hot_scores
@@ -200,16 +200,9 @@ def model_similarity(
 # ----------------------------------------------------------------------------- model randomisation
 
 
-@contextlib.contextmanager
 def _one_function_per_copy():
-    """Each randomised copy compiles its own gradient function: expected here, so TF's retracing warning is muted."""
-    logger = tf.get_logger()
-    level = logger.level
-    logger.setLevel("ERROR")
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
+    """Each randomised copy compiles its own gradient function: expected here, so a retracing warning is muted."""
+    return backend.quiet_recompiling()
 
 
 def randomize_layers(

@@ -9,6 +9,8 @@ from scipy import ndimage
 
 from cnnlib.interpret.checks import faithfulness as fa
 
+pytestmark = pytest.mark.backends  # run once more on JAX by `make test-jax`
+
 
 def test_substrates():
     image = np.random.default_rng(0).uniform(0, 255, (32, 32, 3)).astype(np.float32)

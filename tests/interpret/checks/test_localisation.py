@@ -9,6 +9,8 @@ import small_models
 
 from cnnlib.interpret.checks import localisation
 
+pytestmark = pytest.mark.backends  # run once more on JAX by `make test-jax`
+
 
 def _maps_with(points, size=64):
     maps = np.zeros((len(points), size, size))

@@ -9,6 +9,8 @@ from scipy import stats as sps
 
 from cnnlib.interpret.checks import sanity
 
+pytestmark = pytest.mark.backends  # run once more on JAX by `make test-jax`
+
 
 def test_similarity_measures():
     rng = np.random.default_rng(0)

@@ -8,6 +8,8 @@ import pytest
 
 from cnnlib.interpret.checks import verdicts
 
+pytestmark = pytest.mark.backends  # run once more on JAX by `make test-jax`
+
 
 def _row(rand, rand_ci, deletion, del_ci, ins_ci, against=(0.0, [-0.02, 0.02], 0.9)):
     difference, ci, p_holm = against
