@@ -75,7 +75,7 @@ test-other-classes: venv testdeps
 	$(BIN)/python -m pytest -m notebooks tests
 	$(MAKE) --no-print-directory test-jax
 test-unit-then-first-notebooks: venv testdeps
-	$(BIN)/python -m pytest -m "not notebooks and not cross_backend" tests
+	$(BIN)/python -m pytest -m "not notebooks" tests
 	$(BIN)/python -m pytest $(NBVAL) $$($(BIN)/python -m cnnlib.run.notebooks --list-part in-order)
 
 ## lint: ruff (settings in pyproject.toml)
@@ -92,9 +92,9 @@ bench: venv
 unit: venv testdeps
 	$(BIN)/python -m pytest -n 2 tests -m "not zoo and not notebooks and not browser and not cross_backend"
 
-## test-jax: the tests marked `backends` once more on JAX, and the TensorFlow <-> JAX comparison (part of make test)
+## test-jax: the tests marked `backends` once more on JAX (part of make test, whose unit tests compare TensorFlow with JAX)
 test-jax: venv testdeps
-	KERAS_BACKEND=jax $(BIN)/python -m pytest tests -m "backends or cross_backend"
+	KERAS_BACKEND=jax $(BIN)/python -m pytest tests -m "backends and not cross_backend"
 
 ## localisation: the upsampling benchmark (synthetic marker images, 9 networks; about 15 min); not part of report or test
 localisation: venv

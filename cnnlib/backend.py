@@ -1,19 +1,23 @@
 """The backend layer: the few things Keras 3 does not offer across its backends, for TensorFlow, JAX and PyTorch.
 
 Keras runs one model definition on TensorFlow, JAX or PyTorch (``KERAS_BACKEND``); what it does not abstract is
-taking a gradient of a score and compiling a function that does so. This module does, and the methods' code reads
-the same on every backend:
+taking a gradient of a score and compiling a function that does so. This module does, it is the one place a backend
+package is imported (``tests/test_backend.py`` holds every other module to that), and the methods' code, written in
+``keras.ops`` on top of it, reads the same on every backend:
 
-- ``gradient_function(fn)``: ``fn(*args) -> (value, aux)`` with a scalar ``value`` becomes
-  ``(*args) -> (d value / d args[0], aux)`` (``tf.GradientTape``, ``jax.value_and_grad`` or ``torch.autograd``).
-- ``compiled(fn, state)``: compile once (``tf.function``, ``jax.jit``; eager on PyTorch) a function that computes
-  with a model copy's weights, passed in as ``state``'s *current* values at every call, so a compiled function
-  never keeps weights it traced (JAX would otherwise bake them in as constants).
-- ``to_numpy``: a backend tensor as a NumPy array.
+- ``gradient_function(fn)`` / ``gradients_per_output(fn)``: ``fn(*args) -> (value(s), aux)`` becomes
+  ``(*args) -> (d value / d args[0], aux)``, or K such gradients from one forward pass (``tf.GradientTape``,
+  ``jax.value_and_grad`` / ``jax.vjp``, ``torch.autograd``). Gradients with respect to a layer's activations go
+  through a tap the model copy adds at that layer (``interpret.view.view(model, tap=path)``).
+- ``compiled(fn, state)`` / ``compiled_call(model)``: compile once (``tf.function``, ``jax.jit``; eager on PyTorch)
+  a function that computes with a model's weights, passed in as their *current* values at every call, so a compiled
+  function never keeps weights it traced (JAX would otherwise bake them in as constants).
+- ``resize_bilinear``, ``data_parallel`` / ``describe_parallel`` (MirroredStrategy on TensorFlow,
+  ``keras.distribution.DataParallel`` on JAX), ``make_deterministic``, ``versions``, ``quiet_recompiling``,
+  ``to_numpy``.
 
-Everything else the methods need is ``keras.ops``. Porting the methods onto this layer is issue 31's work in
-progress: the input-gradient methods (saliency, SmoothGrad, Integrated Gradients, their completeness check) run on
-it; the others still use TensorFlow directly (``cnnlib._tensorflow``) and need ``KERAS_BACKEND=tensorflow``.
+Issue 31's port is in progress: every method runs on this layer except activation maximisation (one TensorFlow
+graph with TensorFlow's stateless random numbers), which says so when called on another backend.
 """
 
 from __future__ import annotations

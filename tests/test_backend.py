@@ -1,8 +1,8 @@
 """cnnlib.backend: one layer holds every backend import, and the ported methods give the same maps on JAX as on
 TensorFlow (issue 31: the port is in progress; ``NOT_YET_PORTED`` lists what still uses TensorFlow directly).
 
-The cross-backend test is marked ``cross_backend``: ``make test`` runs it under JAX (against TensorFlow in a
-subprocess), ``make unit`` leaves it out (it builds and runs every method twice)."""
+The cross-backend test is marked ``cross_backend``: ``make test`` runs it with its unit tests (TensorFlow here, JAX in
+a subprocess; it runs either way round), ``make unit`` leaves it out (it builds and runs every method twice)."""
 
 from __future__ import annotations
 
