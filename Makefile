@@ -3,6 +3,7 @@
 
 PYTHON ?= python3
 VENV   := .venv
+VENV_TORCH := .venv-torch
 BIN    := $(VENV)/bin
 # The installer: uv when it is on PATH (the same pinned versions; measured 12 s instead of 55 s for
 # requirements.txt into a fresh venv, 1.3 s with its cache warm; docs/performance.md), else pip. An existing venv is
@@ -19,7 +20,7 @@ endif
 # outputs, executed by nbval only.
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 
-.PHONY: help report notebooks pdf compare compare-other-arithmetic test test-other-classes test-unit-then-first-notebooks unit lint bench scale localisation venv testdeps clean-cache
+.PHONY: help report notebooks pdf compare compare-other-arithmetic test test-other-classes test-unit-then-first-notebooks unit lint bench bench-backends scale localisation venv venv-torch test-torch testdeps clean-cache
 
 ## help: list the targets with what each does (these "##" comments)
 help:
@@ -95,6 +96,24 @@ unit: venv testdeps
 ## test-jax: the tests marked `backends` once more on JAX (part of make test, whose unit tests compare TensorFlow with JAX)
 test-jax: venv testdeps
 	KERAS_BACKEND=jax $(BIN)/python -m pytest tests -m "backends and not cross_backend"
+
+## venv-torch: optional second environment for Keras's PyTorch backend: .venv-torch sees .venv's packages and adds
+## requirements-torch.txt (torch's CPU wheel, about 0.9 GB installed); not part of make test or CI
+venv-torch: $(VENV_TORCH)/.installed
+$(VENV_TORCH)/.installed: $(VENV)/.testdeps requirements-torch.txt
+	$(BIN)/python -m venv $(VENV_TORCH)
+	$(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])' > \
+		$$($(VENV_TORCH)/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/cnnlib_venv.pth
+	$(VENV_TORCH)/bin/python -m pip install --quiet -r requirements-torch.txt
+	touch $@
+
+## test-torch: the tests marked `backends` on PyTorch, and PyTorch against TensorFlow (tests/test_backend.py; 2 min)
+test-torch: venv-torch
+	KERAS_BACKEND=torch $(VENV_TORCH)/bin/python -m pytest tests -m "backends"
+
+## bench-backends: the same methods timed on TensorFlow, JAX and (with .venv-torch) PyTorch; results/benchmarks.json
+bench-backends: venv testdeps
+	$(BIN)/python benchmarks/bench_backends.py
 
 ## localisation: the upsampling benchmark (synthetic marker images, 9 networks; about 15 min); not part of report or test
 localisation: venv

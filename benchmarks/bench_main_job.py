@@ -1,6 +1,6 @@
 """The main job (`make report`) cold and warm, for one or more git commits, in one run.
 
-    python benchmarks/bench_main_job.py [--refs BEFORE,AFTER] [--phases cold,warm] [--json FILE]
+    python benchmarks/bench_main_job.py [--refs BEFORE,AFTER] [--phases cold,warm] [--backend jax] [--json FILE]
 
 Each commit is cloned into a temporary folder (sharing this checkout's `.venv`) and runs its own
 `make report` commands: its notebooks (`python -m cnnlib.run.notebooks` where the commit has it, else one
@@ -10,6 +10,11 @@ Peak memory is the largest sum of the resident memory of the job's whole process
 0.2 s from /proc, so notebooks running at once add up). The machine is shared and noisy, so compare
 commits measured in the same run, as ratios. After each phase the clone's committed outputs are checked
 for changes. Writes results/benchmarks.json key ``main_job`` unless --json names a file.
+
+With ``--backend jax`` (or ``torch``) the clone runs on that Keras backend (its cache keys differ, so cold is cold),
+and each phase is also compared with the commit's committed outputs, which are TensorFlow's
+(``cnnlib.run.reproduction``: files identical, within tolerance, beyond), and the networks' test accuracies over
+training seeds are set beside TensorFlow's (``seed_agreement``).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -99,17 +105,89 @@ def _notebook_commands(root: Path, python: str) -> list[list[str]]:
     ]
 
 
-def run_commit(ref: str, phases: tuple[str, ...]) -> dict:
-    """Clone ``ref`` and time its main job in each phase (the cache persists across phases)."""
+def seed_agreement(reference: dict, candidate: dict) -> dict:
+    """Per network, test accuracy over training seeds on two backends (results/statistics.json "seed_runs"): both
+    means and standard deviations, the difference of means with its Welch 95% interval, and how many seeds' networks
+    make the same best-by-validation pick."""
+    from scipy import stats
+
+    def by_model(doc):
+        runs: dict[str, list[float]] = {}
+        for run in doc["seed_runs"]:
+            runs.setdefault(run["model"], []).append(run["test"])
+        return runs
+
+    ref, cand = by_model(reference), by_model(candidate)
+    out = {}
+    for model in ref:
+        a, b = ref[model], cand[model]
+        test = stats.ttest_ind(b, a, equal_var=False)
+        ci = test.confidence_interval(0.95)
+        out[model] = {
+            "reference_mean": round(float(sum(a) / len(a)), 4),
+            "reference_sd": round(float(stats.tstd(a)), 4),
+            "candidate_mean": round(float(sum(b) / len(b)), 4),
+            "candidate_sd": round(float(stats.tstd(b)), 4),
+            "difference": round(float(sum(b) / len(b) - sum(a) / len(a)), 4),
+            "welch_ci95": [round(float(ci.low), 4), round(float(ci.high), 4)],
+            "seeds": len(a),
+        }
+    picks = [
+        reference["best_by_val_per_seed"][k]["pick"] == candidate["best_by_val_per_seed"][k]["pick"]
+        for k in reference["best_by_val_per_seed"]
+    ]
+    conclusions = {}
+    for ref_row, cand_row in zip(reference["comparisons"], candidate["comparisons"], strict=True):
+        name = f"{ref_row['A']} - {ref_row['B']}"
+        conclusions[name] = {
+            side: {
+                "difference": row["difference"],
+                "ci95": [round(v, 4) for v in row["ci"]],
+                "p_holm": row["p_holm"] if row["p_holm"] is not None else row["p"],
+                "rejected": bool(row["reject_holm"]) if row["p_holm"] is not None else row["p"] < 0.05,
+                "seeds_x_images": doc["bootstrap"][name]["seeds x images"],
+            }
+            for side, row, doc in (("reference", ref_row, reference), ("candidate", cand_row, candidate))
+        }
+    return {
+        "test_accuracy_over_seeds": out,
+        "same_best_pick": f"{sum(picks)} of {len(picks)} seeds",
+        "comparisons": conclusions,
+    }
+
+
+def against_committed(root: Path) -> dict:
+    """The clone's outputs after a run against its commit's (``cnnlib.run.reproduction``), and the seed agreement."""
+    sys.path.insert(0, str(REPO))
+    from cnnlib.run import reproduction
+
+    result = reproduction.compare(reproduction.GitRevision("HEAD", root), reproduction.Folder(root))
+    beyond = sorted({d.file for d in result.failures})
+    committed = subprocess.run(
+        ["git", "show", "HEAD:results/statistics.json"], cwd=root, capture_output=True, text=True, check=True
+    ).stdout
+    return {
+        "files": result.files,
+        "identical": result.identical,
+        "within_tolerance": len(result.differences) - len(result.failures),
+        "differences_beyond_tolerance": len(result.failures),
+        "files_beyond_tolerance": beyond,
+        **seed_agreement(json.loads(committed), json.loads((root / "results" / "statistics.json").read_text())),
+    }
+
+
+def run_commit(ref: str, phases: tuple[str, ...], keras_backend: str = "tensorflow", keep: Path | None = None) -> dict:
+    """Clone ``ref`` and time its main job in each phase (the cache persists across phases) on ``keras_backend``;
+    with ``keep``, the clone's outputs (results, figures, notebooks, report) are copied there at the end."""
     python = str(REPO / ".venv" / "bin" / "python")
     with tempfile.TemporaryDirectory(prefix="bench-main-") as tmp:
         root, cache = Path(tmp) / "repo", Path(tmp) / "cache"
         subprocess.run(["git", "clone", "--quiet", "--no-hardlinks", str(REPO), str(root)], check=True)
         subprocess.run(["git", "checkout", "--quiet", ref], cwd=root, check=True)
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True).stdout.strip()
-        env = {**os.environ, "CNNLIB_CACHE_DIR": str(cache), "PYTHONPATH": str(root)}
+        env = {**os.environ, "CNNLIB_CACHE_DIR": str(cache), "PYTHONPATH": str(root), "KERAS_BACKEND": keras_backend}
         env.setdefault("CNNLIB_VGG19_WEIGHTS", "random")
-        out: dict = {"commit": commit[:12]}
+        out: dict = {"commit": commit[:12], "backend": keras_backend}
         for phase in phases:
             wall = cpu = peak = 0.0
             pdf = "cnnlib.report.pdf" if (root / "cnnlib" / "report" / "pdf.py").is_file() else "cnnlib.report"
@@ -133,7 +211,11 @@ def run_commit(ref: str, phases: tuple[str, ...]) -> dict:
                 "cpu_utilisation": round(cpu / ((os.cpu_count() or 1) * wall), 2),  # CPU-seconds / (cores x wall)
                 "changed_committed_files": [line for line in changed if line.strip()],
             }
+            if keras_backend != "tensorflow":
+                out[phase]["against_committed_tensorflow_outputs"] = against_committed(root)
             print(f"  {ref[:12]:12s} {phase:4s} make report {wall:7.1f} s; {out[phase]}", flush=True)
+        for folder in ("results", "figures", "notebooks", "report") if keep else ():
+            shutil.copytree(root / folder, keep / ref / folder, dirs_exist_ok=True)
     return out
 
 
@@ -144,11 +226,35 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--json", help="write the result here instead of results/benchmarks.json")
     parser.add_argument("--key", default="main_job", help="the key in results/benchmarks.json")
     parser.add_argument("--what", default="", help="one line saying what the commits are")
+    parser.add_argument("--backend", default="tensorflow", help="KERAS_BACKEND for the clone (default tensorflow)")
+    parser.add_argument("--keep", type=Path, help="copy each clone's outputs to KEEP/<ref>/ at the end")
+    parser.add_argument(
+        "--seeds-from-kept",
+        type=Path,
+        metavar="DIR",
+        help="only recompute the seed agreement of a kept run (DIR/<ref>/results) against each ref's committed "
+        "results, into the key's stored record (no run)",
+    )
     args = parser.parse_args(argv)
     phases = tuple(args.phases.split(","))
+    if args.seeds_from_kept:
+        from timing import update_benchmarks
+
+        stored = json.loads((REPO / "results" / "benchmarks.json").read_text())[args.key]
+        for ref, record in stored["commits"].items():
+            committed = subprocess.run(
+                ["git", "show", f"{ref}:results/statistics.json"], cwd=REPO, capture_output=True, text=True, check=True
+            ).stdout
+            kept = json.loads((args.seeds_from_kept / ref / "results" / "statistics.json").read_text())
+            for phase in phases:
+                record[phase]["against_committed_tensorflow_outputs"].update(
+                    seed_agreement(json.loads(committed), kept)
+                )
+        update_benchmarks(args.key, stored)
+        return
     result = {"cpus": os.cpu_count(), "what": args.what, "commits": {}}
     for ref in args.refs.split(","):
-        result["commits"][ref] = run_commit(ref, phases)
+        result["commits"][ref] = run_commit(ref, phases, args.backend, args.keep)
     refs = list(result["commits"])
     if len(refs) == 2:
         before, after = (result["commits"][r] for r in refs)

@@ -16,8 +16,7 @@ package is imported (``tests/test_backend.py`` holds every other module to that)
   ``keras.distribution.DataParallel`` on JAX), ``make_deterministic``, ``versions``, ``quiet_recompiling``,
   ``to_numpy``.
 
-Issue 31's port is in progress: every method runs on this layer except activation maximisation (one TensorFlow
-graph with TensorFlow's stateless random numbers), which says so when called on another backend.
+Every method runs on this layer; ``tests/test_backend.py`` checks that they give the same maps on each backend.
 """
 
 from __future__ import annotations
@@ -81,7 +80,8 @@ def gradient_function(fn: Callable) -> Callable:
 
         def torch_gradient(x, *rest):
             x = x.detach().requires_grad_(True)
-            value, aux = fn(x, *rest)
+            with torch.enable_grad():
+                value, aux = fn(x, *rest)
             (grad,) = torch.autograd.grad(value, x)
             return grad, keras.tree.map_structure(lambda a: a.detach(), aux)
 
@@ -120,7 +120,8 @@ def gradients_per_output(fn: Callable) -> Callable:
 
         def torch_gradients(x, *rest):
             x = x.detach().requires_grad_(True)
-            values, aux = fn(x, *rest)
+            with torch.enable_grad():
+                values, aux = fn(x, *rest)
             grads = [torch.autograd.grad(v, x, retain_graph=True)[0] for v in values]
             return grads, keras.tree.map_structure(lambda a: a.detach(), aux)
 
@@ -146,7 +147,7 @@ def compiled(
     Returns:
         ``(*args) -> fn(*args)`` over NumPy or backend inputs, compiled once: ``tf.function`` on TensorFlow (the
         variables are read inside the graph), ``jax.jit`` on JAX (their values are passed in at each call), eager on
-        PyTorch.
+        PyTorch (the arguments made tensors, under ``torch.no_grad``).
     """
     copies = [c for c, _ in state]
 
@@ -163,7 +164,15 @@ def compiled(
 
         jitted = jax.jit(with_values)
         return lambda *args: jitted([o.value for _, o in state], *args)
-    return lambda *args: with_values([o.value for _, o in state], *args)
+    if NAME != "torch":
+        raise RuntimeError(f"Keras backend {NAME!r} is not supported; use one of {SUPPORTED}.")
+    import torch
+
+    def eager(*args):
+        with torch.no_grad():  # no autograd graph for a forward pass; gradient functions re-enable it inside
+            return with_values([o.value for _, o in state], *(keras.ops.convert_to_tensor(a) for a in args))
+
+    return eager
 
 
 @contextlib.contextmanager

@@ -30,9 +30,11 @@ def maps(model, x: np.ndarray) -> dict[str, np.ndarray]:
     early = interpret.conv_layer_names(model)[1]
     predicted = forward.predict(model, x)
     top = int(predicted[0].argmax())  # the first image's top class: its Grad-CAM is rarely all zero
+    early_maps = interpret.feature_maps(model, x, [early])[early]
+    alive = int(early_maps[0].mean(axis=(0, 1)).argmax())  # a channel whose ascent has a gradient to follow
     return {
         "predict": predicted,
-        "feature_maps": interpret.feature_maps(model, x, [early])[early],
+        "feature_maps": early_maps,
         "saliency": interpret.saliency(model, x, [0, 2]),
         "smooth_grad": interpret.smooth_grad(model, x, 1, samples=4),
         "integrated_gradients": interpret.integrated_gradients(model, x, 1, steps=8),
@@ -45,6 +47,9 @@ def maps(model, x: np.ndarray) -> dict[str, np.ndarray]:
         "guided_backprop": interpret.guided_backprop(model, x, early, channel=1),
         "guided_grad_cam": interpret.guided_grad_cam(model, x, top, layer),
         "upsampled_grad_cam": interpret.grad_cam(model, x, [0, 2], layer),
+        "activation_maximisation": interpret.activation_maximisation(
+            model, alive, early, steps=8, value_range=(0.0, float(x.max().round()))
+        )[0],
     }
 
 

@@ -3,9 +3,11 @@ relative link in it and in docs/ resolves (anchors included), and it stays short
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from cnnlib import config
@@ -85,3 +87,33 @@ def test_the_results_page_is_the_results_schema():
     from cnnlib.store import schema
 
     assert schema.schema_markdown() in page, "docs/results.md differs: paste schema.schema_markdown()"
+
+
+@pytest.mark.backends
+def test_the_own_model_lines_run_on_this_backend():
+    """The README's "Use it on your own model" block, executed as written (``make test`` runs it on TensorFlow and,
+    marked ``backends``, on JAX; ``make test-torch`` on PyTorch)."""
+    block = README.read_text().split("<!-- own-model:", 1)[1].split("<!-- /own-model -->", 1)[0]
+    code = block.split("```python\n", 1)[1].split("```", 1)[0]
+    scope: dict = {}
+    exec(compile(code, "README.md (own-model block)", "exec"), scope)  # noqa: S102 - our own README
+    cams = scope["cams"]
+    assert cams.shape == (2, 2, 224, 224) and cams.dtype == np.float32
+    peaks = cams.reshape(4, -1).max(axis=1)  # each map divided by its maximum (an all-zero map stays zero)
+    assert cams.min() >= 0 and np.all(np.isclose(peaks, 1) | (peaks == 0)) and np.isclose(peaks, 1).any(), peaks
+
+
+def test_the_jax_numbers_are_the_recorded_run():
+    """The README's sentences on the main job under JAX quote results/benchmarks.json "main_job_jax" (written by
+    ``benchmarks/bench_main_job.py --backend jax``), not numbers typed by hand."""
+    text = " ".join(README.read_text().split())
+    stored = json.loads((config.RESULTS_DIR / "benchmarks.json").read_text())["main_job_jax"]
+    (run,) = stored["commits"].values()
+    measured = run["cold"]["against_committed_tensorflow_outputs"]
+    jax = measured["comparisons"]["arch3_transfer - arch3"]["candidate"]
+    low, high = jax["ci95"]
+    assert f"{100 * jax['difference']:+.1f} [{100 * low:+.1f}, {100 * high:+.1f}] points, Holm p = " in text
+    assert f"Holm p = {jax['p_holm']:.3f}" in text
+    shifts = [m["difference"] for m in measured["test_accuracy_over_seeds"].values()]
+    assert f"within {100 * min(shifts):+.1f} to {100 * max(shifts):+.1f} points of TensorFlow's" in text
+    assert all(lo <= 0 <= hi for lo, hi in (m["welch_ci95"] for m in measured["test_accuracy_over_seeds"].values()))

@@ -4,16 +4,19 @@ Gradient ascent on an input image for one objective: the mean activation of ``ch
 ``layer_name`` over its positions, or (``layer_name=None``) the class score ``channel`` before
 softmax. Starting from a seeded image (mid-range grey plus 5% Gaussian noise), each step:
 
-1. transforms a copy with a random jitter (``tf.roll`` by up to ``jitter`` pixels) and a random
-   scaling (factor in ``scale``, then cropped or padded back), so the image must work under small
-   shifts and zooms (transformation robustness);
+1. transforms a copy with a random jitter (a roll by up to ``jitter`` pixels) and a random scaling (a bilinear
+   zoom by a factor in ``scale``, centrally cropped or zero-padded back), so the image must work under small shifts
+   and zooms (transformation robustness);
 2. takes the gradient of the objective through the transform and steps by ``step_size`` x the
    value range x gradient / its standard deviation (a normalised ascent step);
 3. every ``blur_every`` steps blurs the image with a Gaussian of ``blur_sigma`` pixels (frequency
    penalty, Yosinski et al., 2015) and clips it to ``value_range`` (the model's input units).
 
-The whole loop is one compiled graph (``tf.function``), with the model's current weights; all
-randomness comes from stateless ops seeded by (``seed``, step), so the same seed gives the same image.
+The random transforms are drawn on the host with NumPy (``numpy.random.default_rng(seed)``, after the start image)
+and each is handed to the step as two small matrices, one per image axis (``transform_operators``): the jitter,
+the zoom and the crop or pad are all linear in the image, so ``transformed = A_rows @ image @ A_columns^T`` per
+colour, with fixed shapes. So one compiled step (``backend.compiled``, with the model's current weights) serves every
+step, and the same seed gives the same transforms, hence the same image, on every Keras backend.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from cnnlib import backend
 from cnnlib.backend import keras
 from cnnlib.interpret.view import resolve_layer, view
 
-__all__ = ["activation_maximisation", "gaussian_kernel", "maximise_channels"]
+__all__ = ["activation_maximisation", "gaussian_kernel", "maximise_channels", "transform_operators"]
 
 
 def gaussian_kernel(sigma: float, colours: int) -> np.ndarray:
@@ -37,65 +40,88 @@ def gaussian_kernel(sigma: float, colours: int) -> np.ndarray:
     return np.tile(kernel[:, :, None, None], (1, 1, colours, 1)).astype(np.float32)
 
 
-def _ascent_function(model, layer_path, settings):
-    """Compiled (start (1, H, W, C), objective weights, steps, seed) -> (image, objective per step)."""
-    if backend.NAME != "tensorflow":
-        raise RuntimeError(
-            f"Activation maximisation runs on TensorFlow only so far (its ascent is one TensorFlow graph with "
-            f"TensorFlow's stateless random numbers); this process runs Keras on {backend.NAME!r}. Run it with "
-            "KERAS_BACKEND=tensorflow."
-        )
-    from cnnlib._tensorflow import tf  # the one module not yet on the backend layer (issue 31)
+def _axis_operator(size: int, shift: int, zoomed: int) -> np.ndarray:
+    """(size, size) float32 matrix of one axis: roll by ``shift``, bilinear resize to ``zoomed`` samples (half-pixel
+    centres, edge clamped, no antialiasing), then central crop or zero pad back to ``size``."""
+    roll = np.roll(np.eye(size), shift, axis=0)  # (roll @ v)[i] = v[(i - shift) mod size], as tf.roll / np.roll
+    resize = np.zeros((zoomed, size))
+    source = np.clip((np.arange(zoomed) + 0.5) * size / zoomed - 0.5, 0, size - 1)
+    lower = np.floor(source).astype(int)
+    upper = np.minimum(lower + 1, size - 1)
+    resize[np.arange(zoomed), lower] += 1 - (source - lower)
+    resize[np.arange(zoomed), upper] += source - lower
+    back = np.zeros((size, zoomed))  # crop (zoomed > size) or pad (zoomed < size), centred as resize_with_crop_or_pad
+    if zoomed >= size:
+        offset = (zoomed - size) // 2
+        back[np.arange(size), np.arange(size) + offset] = 1
+    else:
+        offset = (size - zoomed) // 2
+        back[np.arange(zoomed) + offset, np.arange(zoomed)] = 1
+    return (back @ resize @ roll).astype(np.float32)
 
+
+def transform_operators(
+    rng: np.random.Generator, height: int, width: int, jitter: int, scale: tuple[float, float]
+) -> tuple[np.ndarray, np.ndarray]:
+    """One random jitter-and-zoom as two matrices (rows (H, H), columns (W, W)): rows @ image @ columns^T.
+
+    Args:
+        rng: the ascent's generator; draws the shift (2 integers in -jitter..jitter, rows then columns) and then the
+            zoom factor (uniform in ``scale``).
+        height, width: the image's size in pixels.
+        jitter: the largest shift, in pixels, each way.
+        scale: (low, high) range of the zoom factor; the zoomed size is round(factor x size) per axis.
+
+    Returns:
+        float32 (H, H) and (W, W): each row of a matrix holds the (at most two) bilinear weights of one output pixel;
+        a row of zeros is padding.
+    """
+    shift = rng.integers(-jitter, jitter + 1, size=2)
+    factor = rng.uniform(scale[0], scale[1])
+    return (
+        _axis_operator(height, int(shift[0]), int(round(factor * height))),
+        _axis_operator(width, int(shift[1]), int(round(factor * width))),
+    )
+
+
+def _step_function(model, layer_path, settings):
+    """Compiled (image (1, H, W, C), objective weights, rows (H, H), columns (W, W), blur 0/1) -> (next image,
+    objective on the transformed image)."""
     copy = view(model)
-    key = ("actmax", layer_path, settings)
+    key = ("actmax", backend.NAME, layer_path, settings)
     if key not in copy.functions:
-        jitter, scale, step_size, blur_every, blur_sigma, low, high = settings
+        step_size, blur_sigma, low, high = settings
         target = copy.scores if layer_path is None else copy.outputs[layer_path]
         probe = keras.Model(copy.inputs, target)
         height, width, colours = model.inputs[0].shape[1:]
-        kernel = tf.constant(gaussian_kernel(blur_sigma, colours))
-        span = high - low
+        kernel = gaussian_kernel(blur_sigma, colours)
+        ops = keras.ops
 
-        def objective(image, weights):
-            with copy.current():
-                out = tf.cast(probe(image, training=False), tf.float32)
+        def objective(image, weights, rows, columns):
+            transformed = ops.einsum("ij,bjkc,lk->bilc", rows, image, columns)
+            out = ops.cast(probe(transformed, training=False), "float32")
             if len(out.shape) == 4:
-                out = tf.reduce_mean(out, axis=(1, 2))
-            return tf.reduce_sum(out * weights)
+                out = ops.mean(out, axis=(1, 2))
+            value = ops.sum(out * weights)
+            return value, value
 
-        def transform(image, seed):
-            shift = tf.random.stateless_uniform([2], seed, -jitter, jitter + 1, dtype=tf.int32)
-            moved = tf.roll(image, shift, axis=[1, 2])
-            factor = tf.random.stateless_uniform([], seed + 1, scale[0], scale[1])
-            size = tf.cast(tf.round(factor * tf.constant([height, width], tf.float32)), tf.int32)
-            return tf.image.resize_with_crop_or_pad(tf.image.resize(moved, size, method="bilinear"), height, width)
+        gradient = backend.gradient_function(objective)
 
-        @tf.function(
-            input_signature=[
-                tf.TensorSpec([1, height, width, colours], tf.float32),
-                tf.TensorSpec([target.shape[-1]], tf.float32),
-                tf.TensorSpec([], tf.int32),
-                tf.TensorSpec([], tf.int32),
-            ]
-        )
-        def ascend(start, weights, steps, seed):
-            image = tf.identity(start)
-            trace = tf.TensorArray(tf.float32, size=steps)
-            for step in tf.range(steps):
-                step_seed = tf.stack([seed, step])
-                with tf.GradientTape() as tape:
-                    tape.watch(image)
-                    value = objective(transform(image, step_seed), weights)
-                grad = tape.gradient(value, image)
-                image = image + step_size * span * grad / (tf.math.reduce_std(grad) + 1e-12)
-                if blur_every > 0 and (step + 1) % blur_every == 0:  # autograph: a graph conditional
-                    image = tf.nn.depthwise_conv2d(image, kernel, [1, 1, 1, 1], "SAME")
-                image = tf.clip_by_value(image, low, high)
-                trace = trace.write(step, value)
-            return image, trace.stack()
+        def step(image, weights, rows, columns, blur):
+            grad, value = gradient(image, weights, rows, columns)
+            image = image + step_size * (high - low) * grad / (ops.std(grad) + 1e-12)
+            blurred = ops.depthwise_conv(image, ops.convert_to_tensor(kernel), strides=1, padding="same")
+            image = ops.where(blur > 0, blurred, image)
+            return ops.clip(image, low, high), value
 
-        copy.functions[key] = ascend
+        signature = [
+            ((1, height, width, colours), "float32"),
+            ((target.shape[-1],), "float32"),
+            ((height, height), "float32"),
+            ((width, width), "float32"),
+            ((), "float32"),
+        ]
+        copy.functions[key] = backend.compiled(step, copy.pairs, signature)
     return copy.functions[key]
 
 
@@ -116,8 +142,8 @@ def activation_maximisation(
     """(image (H, W, C) in the model's input units, objective at each step (steps,)) for one channel or class.
 
     Gradient ascent from a seeded image (mid-range grey plus 5% Gaussian noise) under random jitter and scaling, with a
-    Gaussian blur every ``blur_every`` steps and a clip to ``value_range`` after every step; the whole loop is one
-    compiled graph with the model's current weights, and the same seed gives the same image.
+    Gaussian blur every ``blur_every`` steps and a clip to ``value_range`` after every step; each step is one compiled
+    call with the model's current weights, and the same seed gives the same image on every backend.
 
     Args:
         model: a Keras 3 model with one image input and one output.
@@ -127,9 +153,10 @@ def activation_maximisation(
         layer_name: path or unique name of a layer with a 2-D (units) or (h, w, channels) output; None: the class
             scores.
         steps: ascent steps.
-        seed: seed of the start image (``numpy.random.default_rng``) and of every step's random transform.
+        seed: seed of the generator (``numpy.random.default_rng``) that draws the start image, then every step's
+            random transform (``transform_operators``).
         step_size: each step moves the image by ``step_size`` x the value range x the gradient / its standard deviation.
-        jitter: the largest random shift (``tf.roll``), in pixels, each way.
+        jitter: the largest random shift (a roll), in pixels, each way.
         scale: (low, high) range of the random zoom factor (the zoomed image cropped or padded back).
         blur_every: steps between Gaussian blurs; 0 (or less): no blur.
         blur_sigma: standard deviation of the blur, in pixels.
@@ -159,22 +186,19 @@ def activation_maximisation(
     if steps < 1 or value_range[1] <= value_range[0]:
         raise ValueError(f"Need steps >= 1 and value_range low < high; got steps={steps}, value_range={value_range}.")
     low, high = (float(v) for v in value_range)
-    settings = (
-        int(jitter),
-        tuple(float(s) for s in scale),
-        float(step_size),
-        int(blur_every),
-        float(blur_sigma),
-        low,
-        high,
-    )
-    shape = (1, *model.inputs[0].shape[1:])
-    start = (low + high) / 2 + 0.05 * (high - low) * np.random.default_rng(seed).standard_normal(shape)
+    step = _step_function(model, layer_path, (float(step_size), float(blur_sigma), low, high))
+    height, width = model.inputs[0].shape[1:3]
+    rng = np.random.default_rng(seed)
+    start = (low + high) / 2 + 0.05 * (high - low) * rng.standard_normal((1, *model.inputs[0].shape[1:]))
+    image = np.clip(start, low, high).astype(np.float32)
     weights = np.eye(size, dtype=np.float32)[channel]
-    image, trace = _ascent_function(model, layer_path, settings)(
-        np.clip(start, low, high).astype(np.float32), weights, np.int32(steps), np.int32(seed)
-    )
-    return np.asarray(image)[0], np.asarray(trace)
+    trace = []
+    for index in range(steps):
+        rows, columns = transform_operators(rng, height, width, int(jitter), tuple(float(s) for s in scale))
+        blur = np.float32(blur_every > 0 and (index + 1) % blur_every == 0)
+        image, value = step(image, weights, rows, columns, blur)
+        trace.append(value)
+    return backend.to_numpy(image)[0], np.array([backend.to_numpy(v) for v in trace], np.float32)
 
 
 def maximise_channels(

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cnnlib import interpret
+from cnnlib import backend, interpret
 from cnnlib.explore import registry
 from cnnlib.explore.app import Explorer
 from cnnlib.explore.render import TITLE
@@ -114,7 +114,7 @@ def test_target_defaults_to_the_predicted_class_and_probabilities_are_the_models
     e = explorer
     e.set(method="Grad-CAM", layer="conv4", target=-1)
     model, x = _current(e)
-    probabilities = np.asarray(model(x))[0]
+    probabilities = backend.to_numpy(model(x))[0]
     np.testing.assert_allclose(e.frame.probabilities, probabilities, rtol=1e-5)
     assert e.frame.target == int(np.argmax(probabilities))
     np.testing.assert_allclose(

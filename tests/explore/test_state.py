@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import small_models
 
-from cnnlib import interpret
+from cnnlib import backend, interpret
 from cnnlib.explore.state import Dataset, ExplorerSession, ModelEntry, State
 from cnnlib.explore.work import ImageWork, weights_fingerprint
 
@@ -112,7 +112,7 @@ def test_weights_changed_in_place_are_recomputed_not_shown_from_memory():
     fresh = interpret.feature_maps(model, x, ["conv2"])["conv2"][0, ..., 2]
     np.testing.assert_array_equal(_arrays(frame)["feature_map"], fresh)
     assert not np.array_equal(before["feature_map"], fresh)
-    np.testing.assert_allclose(frame.probabilities, np.asarray(model(x))[0], rtol=1e-6)
+    np.testing.assert_allclose(frame.probabilities, backend.to_numpy(model(x))[0], rtol=1e-6)
 
 
 def test_the_example_set_work_follows_the_weights_too():
@@ -122,7 +122,7 @@ def test_the_example_set_work_follows_the_weights_too():
     assert session.frame(_state(method="top-9 patches", channel=4)).passes == {}  # maxima kept for the layer
     model = session.entry("a").model
     bias = model.get_layer("conv2").bias
-    bias.assign(bias.value - 0.5 * np.arange(bias.shape[0], dtype=np.float32))
+    bias.assign(backend.to_numpy(bias.value) - 0.5 * np.arange(bias.shape[0], dtype=np.float32))
     frame = session.frame(state)
     assert frame.passes.get("example set") == 1, frame.passes
     train = session.data.arrays["train"][0].astype(np.float32)

@@ -1,4 +1,5 @@
-"""Activation maximisation: raises its objective on average, and the same seed gives the same image."""
+"""Activation maximisation: its random transform is the roll, zoom and crop it claims, it raises its objective on
+average, and the same seed gives the same image."""
 
 from __future__ import annotations
 
@@ -6,7 +7,36 @@ import numpy as np
 import pytest
 import small_models
 
-from cnnlib import interpret
+from cnnlib import backend, interpret
+from cnnlib.interpret.activation_max import transform_operators
+
+
+def _crop_or_pad(image, size):
+    """Central crop or zero pad of axis 0 back to ``size`` (as tf.image.resize_with_crop_or_pad)."""
+    if len(image) >= size:
+        start = (len(image) - size) // 2
+        return image[start : start + size]
+    out = np.zeros((size, *image.shape[1:]), image.dtype)
+    start = (size - len(image)) // 2
+    out[start : start + len(image)] = image
+    return out
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_transform_matrices_roll_zoom_and_crop_or_pad_the_image(seed):
+    """rows @ image @ columns^T equals the explicit transform: np.roll by the drawn shift, the bilinear resize of the
+    backend layer (half-pixel centres, as tf.image.resize) to round(factor x size), then a central crop or pad."""
+    height, width, jitter, scale = 40, 56, 8, (0.8, 1.2)
+    image = np.random.default_rng(seed + 100).uniform(0, 255, (height, width, 3)).astype(np.float32)
+    rows, columns = transform_operators(np.random.default_rng(seed), height, width, jitter, scale)
+    again = np.random.default_rng(seed)  # the same draws, in the documented order
+    shift = again.integers(-jitter, jitter + 1, size=2)
+    factor = again.uniform(*scale)
+    size = (round(factor * height), round(factor * width))
+    resized = backend.resize_bilinear(np.roll(image, tuple(shift), axis=(0, 1)), size)
+    expected = _crop_or_pad(_crop_or_pad(resized, height).transpose(1, 0, 2), width).transpose(1, 0, 2)
+    got = np.einsum("ij,jkc,lk->ilc", rows, image, columns)
+    np.testing.assert_allclose(got, expected, atol=2e-3)  # float32 rounding of values up to 255
 
 
 def _channel_mean(model, image, layer, channel):

@@ -54,10 +54,10 @@ def test_guided_backprop_matches_hand_derivation(style):
     guided = interpret.guided_backprop(model, X_TINY, target_layer, channel=0, positions=[(0, 1)])
     np.testing.assert_allclose(guided.reshape(-1), [0.0, 2.0, 0.0])
     plain_gradient = backend.gradient_function(lambda x: (model(x)[0, 0, 1, 0], ()))
-    plain = np.asarray(plain_gradient(keras.ops.convert_to_tensor(X_TINY))[0]).reshape(-1)
+    plain = backend.to_numpy(plain_gradient(keras.ops.convert_to_tensor(X_TINY))[0]).reshape(-1)
     np.testing.assert_allclose(plain, [0.0, 3.0, 0.0])
     assert not np.allclose(guided.reshape(-1), plain)
-    np.testing.assert_allclose(np.asarray(interpret.guided_copy(model)(X_TINY)), np.asarray(model(X_TINY)))
+    np.testing.assert_allclose(backend.to_numpy(interpret.guided_copy(model)(X_TINY)), backend.to_numpy(model(X_TINY)))
 
 
 def _images(n=3, seed=0):
@@ -67,7 +67,9 @@ def _images(n=3, seed=0):
 def test_guided_copy_forward_equals_original_and_batch_equals_single():
     model = small_models.project("arch3")
     x = _images()
-    np.testing.assert_allclose(np.asarray(interpret.guided_copy(model)(x)), np.asarray(model(x)), rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(
+        backend.to_numpy(interpret.guided_copy(model)(x)), backend.to_numpy(model(x)), rtol=1e-5, atol=1e-7
+    )
     batch = interpret.guided_backprop(model, x, "conv4", channel=1)
     single = np.concatenate([interpret.guided_backprop(model, x[i : i + 1], "conv4", channel=1) for i in range(3)])
     np.testing.assert_allclose(batch, single, rtol=1e-5, atol=1e-8)
@@ -93,7 +95,7 @@ def test_grad_cam_equals_cam_on_gap_network():
     model = small_models.gap_cnn(fused_softmax=False)
     x = np.random.default_rng(1).uniform(-1, 1, (2, 16, 16, 3)).astype(np.float32)
     raw = interpret.grad_cam_raw(model, x, [0, 1, 2, 3], layer_name="conv")
-    acts = np.asarray(keras.Model(model.input, model.get_layer("conv").output)(x))  # (2, 14, 14, 6)
+    acts = backend.to_numpy(keras.Model(model.input, model.get_layer("conv").output)(x))  # (2, 14, 14, 6)
     weights = model.get_layer("logits").get_weights()[0]  # (6, 4)
     cam = np.maximum(np.einsum("nhwk,kc->nchw", acts, weights), 0)  # CAM (Zhou et al., 2016)
     hw = acts.shape[1] * acts.shape[2]
@@ -136,14 +138,14 @@ def test_feature_maps_match_layer_outputs():
     maps = interpret.feature_maps(model, x, ["conv1", "conv2"])
     assert maps["conv1"].shape == (2, 54, 54, 8) and maps["conv2"].shape == (2, 22, 22, 16)
     probe = keras.Model(model.input, model.get_layer("conv2").output)
-    np.testing.assert_allclose(maps["conv2"], np.asarray(probe(x)), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(maps["conv2"], backend.to_numpy(probe(x)), rtol=1e-5, atol=1e-6)
     assert interpret.conv_layer_names(model) == ["conv1", "conv2"]
 
 
 def test_patches_agree_with_brute_force():
     model = small_models.project("arch2", seed=4)
     x = _images(5, seed=4)
-    acts = np.asarray(keras.Model(model.input, model.get_layer("conv3").output)(x))
+    acts = backend.to_numpy(keras.Model(model.input, model.get_layer("conv3").output)(x))
     (first,) = interpret.argmax_patches(model, x[2:3], "conv3", [4])
     row, col = np.unravel_index(acts[2, ..., 4].argmax(), acts.shape[1:3])
     assert (first.row, first.col) == (row, col) and first.box == input_box(model, "conv3", row, col)

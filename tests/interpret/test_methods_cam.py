@@ -12,7 +12,7 @@ import pytest
 import small_models
 import tensorflow as tf
 
-from cnnlib import interpret
+from cnnlib import backend, interpret
 from cnnlib.interpret import scorecam
 
 TOL = 1e-5
@@ -25,7 +25,7 @@ def _x(n=2, seed=0):
 def _logits(model, x):
     """Class scores before the fused softmax, computed by hand from the layer before the head."""
     kernel, bias = model.get_layer("logits").get_weights()
-    return np.asarray(keras.Model(model.input, model.layers[-2].output)(x)) @ kernel + bias
+    return backend.to_numpy(keras.Model(model.input, model.layers[-2].output)(x)) @ kernel + bias
 
 
 def _close(ours, theirs, tol=TOL):
@@ -118,7 +118,7 @@ def test_score_cam_equals_tf_keras_vis_with_softmax_and_brute_force_with_logits(
         _raw(peer, 1, x, "c2", max_N=3),
     )
 
-    acts = np.asarray(keras.Model(model.input, model.get_layer("c2").output)(x))[0]  # (16, 16, 6)
+    acts = backend.to_numpy(keras.Model(model.input, model.get_layer("c2").output)(x))[0]  # (16, 16, 6)
     weights = []
     for k in range(acts.shape[-1]):
         a = acts[..., k]
@@ -143,7 +143,7 @@ def test_hires_cam_is_cam_on_a_gap_network_and_sums_to_the_score():
     """Zhou et al.'s CAM, sum_k w_k^c A_k, equals HiResCAM x (h w) when conv -> GAP -> dense; without the
     ReLU, HiResCAM summed over positions is the class score minus the bias whenever the head is linear."""
     model, x = small_models.gap_cnn(3), _x(seed=3)
-    acts = np.asarray(keras.Model(model.input, model.get_layer("conv").output)(x))
+    acts = backend.to_numpy(keras.Model(model.input, model.get_layer("conv").output)(x))
     kernel, bias = model.get_layer("logits").get_weights()
     cam = np.einsum("nhwk,kc->nchw", acts, kernel)
     hw = acts.shape[1] * acts.shape[2]

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import small_models
 
-from cnnlib import interpret
+from cnnlib import backend, interpret
 from cnnlib.models import architectures, training
 
 TOL = 1e-5
@@ -27,7 +27,7 @@ def _x(n=2, seed=0, size=16, high=1.0):
 
 def _logits(model, x, head="head"):
     kernel, bias = model.get_layer(head).get_weights()
-    return np.asarray(keras.Model(model.input, model.get_layer(head).input)(x)) @ kernel + bias
+    return backend.to_numpy(keras.Model(model.input, model.get_layer(head).input)(x)) @ kernel + bias
 
 
 def _close(ours, theirs, tol=TOL):

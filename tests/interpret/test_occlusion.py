@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import small_models
 
-from cnnlib import interpret
+from cnnlib import backend, interpret
 from cnnlib.interpret.occlusions import patch_positions
 
 pytestmark = pytest.mark.backends  # run once more on JAX by `make test-jax`
@@ -15,7 +15,7 @@ pytestmark = pytest.mark.backends  # run once more on JAX by `make test-jax`
 
 def _logits(model, x):
     kernel, bias = model.get_layer("head").get_weights()
-    return np.asarray(keras.Model(model.input, model.get_layer("head").input)(x)) @ kernel + bias
+    return backend.to_numpy(keras.Model(model.input, model.get_layer("head").input)(x)) @ kernel + bias
 
 
 def _brute_force(model, x, target, patch, stride, fill):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cnnlib import config
+from cnnlib import backend, config
 from cnnlib.models import architectures, training
 from cnnlib.store import memo
 
@@ -30,7 +30,7 @@ def _scaled(factor: float):
 
 def _predict_sum(model, x):
     CALLS.append("model")
-    return float(np.asarray(model(x)).sum())
+    return float(backend.to_numpy(model(x)).sum())
 
 
 @pytest.fixture(autouse=True)
