@@ -20,7 +20,7 @@ endif
 # outputs, executed by nbval only.
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 
-.PHONY: help report notebooks pdf compare compare-other-arithmetic test test-other-classes test-unit-then-first-notebooks unit lint bench bench-backends scale localisation venv venv-torch test-torch testdeps clean-cache
+.PHONY: help report notebooks pdf compare compare-other-arithmetic test test-other-classes test-unit-then-first-notebooks test-longest-notebook test-later-notebooks-then-browser-and-jax unit lint bench bench-backends scale localisation venv venv-torch test-torch testdeps clean-cache
 
 ## help: list the targets with what each does (these "##" comments)
 help:
@@ -63,21 +63,28 @@ compare-other-arithmetic: venv
 ## train (cells tagged NBVAL_CHECK_OUTPUT: a cold run may print training-time warnings a warm one does not).
 ## Two chains run side by side (two make jobs; each test has its own cache folder): the other-classes test
 ## (one long chain of notebooks) and, beside it, the unit tests then nbval of notebooks 01-03 in order. Then
-## the later notebooks (and the explorer) two at a time, whole notebooks per worker.
+## two more: nbval of the longest later notebook (08) and, beside it, the other later notebooks and the explorer
+## one by one, then the explorer in a real browser and the backend tests on JAX (test-jax), which fit in the time
+## 08 takes.
 # A cell may run for up to an hour: a limit against hangs (notebook 08's training cell takes about 20-25 minutes cold
 # on a 2-core AVX2 machine), not a timing test.
 NBVAL := --nbval-lax --nbval-current-env --nbval-cell-timeout=3600
 test: venv testdeps
 	$(MAKE) --no-print-directory -j 2 --output-sync=target test-other-classes test-unit-then-first-notebooks
-	$(BIN)/python -m pytest $(NBVAL) -n 2 --dist loadscope $$($(BIN)/python -m cnnlib.run.notebooks --list-part together --explorer)
+	$(MAKE) --no-print-directory -j 2 --output-sync=target test-longest-notebook test-later-notebooks-then-browser-and-jax
 
-# the two chains of `make test` (output printed when each one ends)
+# the chains of `make test`, two at a time (output printed when each one ends)
 test-other-classes: venv testdeps
 	$(BIN)/python -m pytest -m notebooks tests
-	$(MAKE) --no-print-directory test-jax
 test-unit-then-first-notebooks: venv testdeps
-	$(BIN)/python -m pytest -m "not notebooks" tests
+	$(BIN)/python -m pytest -m "not notebooks and not browser" tests
 	$(BIN)/python -m pytest $(NBVAL) $$($(BIN)/python -m cnnlib.run.notebooks --list-part in-order)
+test-longest-notebook: venv testdeps
+	$(BIN)/python -m pytest $(NBVAL) $$($(BIN)/python -m cnnlib.run.notebooks --list-part longest)
+test-later-notebooks-then-browser-and-jax: venv testdeps
+	$(BIN)/python -m pytest $(NBVAL) $$($(BIN)/python -m cnnlib.run.notebooks --list-part after-longest --explorer)
+	$(BIN)/python -m pytest -m browser tests
+	$(MAKE) --no-print-directory test-jax
 
 ## lint: ruff (settings in pyproject.toml)
 lint: testdeps
@@ -104,12 +111,16 @@ $(VENV_TORCH)/.installed: $(VENV)/.testdeps requirements-torch.txt
 	$(BIN)/python -m venv $(VENV_TORCH)
 	$(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])' > \
 		$$($(VENV_TORCH)/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/cnnlib_venv.pth
+	# and .venv's Jupyter data files: JupyterLab looks for extensions (the widget manager the explorer needs),
+	# kernels and nbconvert templates under its own prefix's share/jupyter
+	mkdir -p $(VENV_TORCH)/share && ln -sfn $(CURDIR)/$(VENV)/share/jupyter $(VENV_TORCH)/share/jupyter
 	$(VENV_TORCH)/bin/python -m pip install --quiet -r requirements-torch.txt
 	touch $@
 
-## test-torch: the tests marked `backends` on PyTorch, and PyTorch against TensorFlow (tests/test_backend.py; 2 min)
+## test-torch: the tests marked `backends` on PyTorch, PyTorch against TensorFlow (tests/test_backend.py) and the
+## explorer in a real browser on PyTorch (3 min)
 test-torch: venv-torch
-	KERAS_BACKEND=torch $(VENV_TORCH)/bin/python -m pytest tests -m "backends"
+	KERAS_BACKEND=torch $(VENV_TORCH)/bin/python -m pytest tests -m "backends or browser"
 
 ## bench-backends: the same methods timed on TensorFlow, JAX and (with .venv-torch) PyTorch; results/benchmarks.json
 bench-backends: venv testdeps

@@ -1,6 +1,7 @@
 """The main job (`make report`) cold and warm, for one or more git commits, in one run.
 
     python benchmarks/bench_main_job.py [--refs BEFORE,AFTER] [--phases cold,warm] [--backend jax] [--json FILE]
+    python benchmarks/bench_main_job.py --from-device DIR     (a GPU run of benchmarks/gpu_main_job.sh)
 
 Each commit is cloned into a temporary folder (sharing this checkout's `.venv`) and runs its own
 `make report` commands: its notebooks (`python -m cnnlib.run.notebooks` where the commit has it, else one
@@ -219,6 +220,52 @@ def run_commit(ref: str, phases: tuple[str, ...], keras_backend: str = "tensorfl
     return out
 
 
+def from_device(folder: Path, ref: str = "HEAD") -> dict:
+    """Record a run of ``benchmarks/gpu_main_job.sh`` whose files came back to ``folder`` (log.txt, outputs.tar.gz):
+    the machine, each notebook's time, and its outputs against ``ref``'s committed ones, with the PDF built here from
+    them (``cnnlib.report.pdf``: results and figures only), as ``run_commit`` records a run on this machine."""
+    import re
+
+    log = (folder / "log.txt").read_text()
+    lines = log.splitlines()
+    marker = next((i for i, line in enumerate(lines) if line.startswith("DEVICE ")), None)
+    ended = re.search(r"^NOTEBOOKS exit (\d+), (\d+) s$", log, re.M)
+    if marker is None or ended is None:
+        raise SystemExit(f"{folder / 'log.txt'} has no DEVICE line or no NOTEBOOKS line: the run did not finish")
+    if int(ended[1]) != 0:
+        raise SystemExit(f"the notebooks failed on the device (exit {ended[1]}); see {folder / 'log.txt'}")
+    notebooks = {
+        m[1]: {"seconds": float(m[2]), "peak_mib": float(m[3])}
+        for m in re.finditer(r"^(\S+\.ipynb): (\d+) s, peak (\d+) MiB$", log, re.M)
+    }
+    python = str(REPO / ".venv" / "bin" / "python")
+    with tempfile.TemporaryDirectory(prefix="bench-device-") as tmp:
+        root = Path(tmp) / "repo"
+        subprocess.run(["git", "clone", "--quiet", "--no-hardlinks", str(REPO), str(root)], check=True)
+        subprocess.run(["git", "checkout", "--quiet", ref], cwd=root, check=True)
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True).stdout.strip()
+        subprocess.run(["tar", "-xzf", str((folder / "outputs.tar.gz").resolve())], cwd=root, check=True)
+        env = {**os.environ, "PYTHONPATH": str(root), "CNNLIB_VGG19_WEIGHTS": "random"}
+        subprocess.run([python, "-m", "cnnlib.report.pdf"], cwd=root, env=env, check=True)
+        warm = re.search(r"^WARM exit (\d+), (\d+) s$", log, re.M)
+        same = re.search(r"^WARM files not the same bytes as cold: (\d+)$", log, re.M)
+        return {
+            "commit": commit[:12],
+            **(
+                {"warm": {"notebooks_seconds": float(warm[2]), "files_not_the_same_bytes_as_cold": int(same[1])}}
+                if warm and same and int(warm[1]) == 0
+                else {}
+            ),
+            "machine": {"gpu": lines[marker - 1] if marker else "", **json.loads(lines[marker][len("DEVICE ") :])},
+            "cold": {
+                "notebooks_seconds": float(ended[2]),
+                "notebooks": notebooks,
+                "pdf": "built on this machine from the device's results and figures",
+                "against_committed_tensorflow_outputs": against_committed(root),
+            },
+        }
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--refs", default="HEAD", help="comma-separated git refs (before first)")
@@ -235,7 +282,18 @@ def main(argv: list[str] | None = None) -> None:
         help="only recompute the seed agreement of a kept run (DIR/<ref>/results) against each ref's committed "
         "results, into the key's stored record (no run)",
     )
+    parser.add_argument(
+        "--from-device",
+        type=Path,
+        metavar="DIR",
+        help="record the files a run of benchmarks/gpu_main_job.sh brought back (DIR/log.txt, DIR/outputs.tar.gz) "
+        "against --refs's committed outputs, under --key (default main_job_gpu), instead of running here",
+    )
     args = parser.parse_args(argv)
+    if args.from_device:
+        record = from_device(args.from_device, args.refs)
+        publish({"what": args.what, **record}, "main_job_gpu" if args.key == "main_job" else args.key, args.json)
+        return
     phases = tuple(args.phases.split(","))
     if args.seeds_from_kept:
         from timing import update_benchmarks

@@ -10,6 +10,7 @@ import platform
 import sys
 
 import bench_arithmetic
+import bench_backends
 import bench_explore
 import bench_interpret
 import bench_methods
@@ -51,6 +52,9 @@ def main() -> None:
     print("\n== float32 arithmetic: pinned vs the CPU's own kernels ==")
     summary["arithmetic"] = bench_arithmetic.run()
     bench_arithmetic.show(summary["arithmetic"])
+    print("\n== the same methods on each Keras backend ==")
+    summary["backends"] = bench_backends.run(("tensorflow", "jax", "torch"))
+    bench_backends.show(summary["backends"])
     path = config.RESULTS_DIR / "benchmarks.json"
     for key, value in summary.items():  # read-modify-write: keys written elsewhere (e.g. "scale") stay
         update_benchmarks(key, value, path)

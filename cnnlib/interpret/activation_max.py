@@ -27,6 +27,7 @@ import numpy as np
 
 from cnnlib import backend
 from cnnlib.backend import keras
+from cnnlib.interpret.upsample import interpolation_matrix
 from cnnlib.interpret.view import resolve_layer, view
 
 __all__ = ["activation_maximisation", "gaussian_kernel", "maximise_channels", "transform_operators"]
@@ -44,12 +45,9 @@ def _axis_operator(size: int, shift: int, zoomed: int) -> np.ndarray:
     """(size, size) float32 matrix of one axis: roll by ``shift``, bilinear resize to ``zoomed`` samples (half-pixel
     centres, edge clamped, no antialiasing), then central crop or zero pad back to ``size``."""
     roll = np.roll(np.eye(size), shift, axis=0)  # (roll @ v)[i] = v[(i - shift) mod size], as tf.roll / np.roll
-    resize = np.zeros((zoomed, size))
-    source = np.clip((np.arange(zoomed) + 0.5) * size / zoomed - 0.5, 0, size - 1)
-    lower = np.floor(source).astype(int)
-    upper = np.minimum(lower + 1, size - 1)
-    resize[np.arange(zoomed), lower] += 1 - (source - lower)
-    resize[np.arange(zoomed), upper] += source - lower
+    # source pixel j's centre on the zoomed grid is (j + 0.5) zoomed / size - 0.5: linear between centres, held at
+    # the ends, is the half-pixel bilinear resize
+    resize = interpolation_matrix((np.arange(size) + 0.5) * zoomed / size - 0.5, zoomed)
     back = np.zeros((size, zoomed))  # crop (zoomed > size) or pad (zoomed < size), centred as resize_with_crop_or_pad
     if zoomed >= size:
         offset = (zoomed - size) // 2

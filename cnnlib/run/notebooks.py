@@ -138,9 +138,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--list", action="store_true", help="print the stages (one per line, paths), run nothing")
     parser.add_argument(
         "--list-part",
-        choices=("in-order", "together"),
+        choices=("in-order", "together", "longest", "after-longest"),
         help="print one part of the stages on one line, run nothing: the notebooks run one after another (every "
-        "stage but the last) or those run together (the last stage); for make's test recipes",
+        "stage but the last), those run together (the last stage), the longest of those, or the others; for make's "
+        "test recipes",
     )
     parser.add_argument("--explorer", action="store_true", help="with --list(-part): the explorer joins the last stage")
     parser.add_argument("--execute-one", type=Path, help=argparse.SUPPRESS)  # execute() runs this in a child
@@ -159,8 +160,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         listed = stages(paths)
         listed[-1] += explorer
         if args.list_part:
-            part = listed[:-1] if args.list_part == "in-order" else listed[-1:]
-            listed = [[p for stage in part for p in stage]]
+            parts = {
+                "in-order": listed[:-1],
+                "together": listed[-1:],
+                "longest": [listed[-1][:1]],
+                "after-longest": [listed[-1][1:]],
+            }
+            listed = [[p for stage in parts[args.list_part] for p in stage]]
         for stage in listed:
             print(" ".join(str(p.relative_to(config.REPO_ROOT)) for p in stage))
         return

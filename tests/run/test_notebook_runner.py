@@ -43,6 +43,12 @@ def test_the_list_parts_make_runs_are_the_stages_split_before_the_last(capsys):
     assert len(in_order) == len(together) == 1 and len(stages) >= 2
     assert in_order[0].split() == [p for stage in stages[:-1] for p in stage.split()]
     assert together[0].split()[:-1] == stages[-1].split() and together[0].endswith("explore.ipynb")
+    notebooks.main(["--list-part", "longest"])
+    longest = capsys.readouterr().out.split()
+    notebooks.main(["--list-part", "after-longest", "--explorer"])
+    after_longest = capsys.readouterr().out.split()
+    assert longest == stages[-1].split()[:1] and longest[0].startswith(f"notebooks/{notebooks.LONGEST_FIRST[0]}_")
+    assert longest + after_longest == together[0].split()
 
 
 def test_execute_in_place_reports_time_and_the_kernels_peak_memory(tmp_path):
