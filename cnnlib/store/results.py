@@ -21,9 +21,13 @@ _DISTRIBUTIONS = {
 }
 
 
+NOT_INSTALLED = "not installed"
+
+
 def _version(module: str) -> str:
     """``module.__version__`` without importing it when it is not loaded yet: a notebook that never needs
-    TensorFlow (01) need not spend seconds importing it just to name its version."""
+    TensorFlow (01) need not spend seconds importing it just to name its version. ``NOT_INSTALLED`` for a
+    package this Python lacks (TensorFlow on a JAX- or PyTorch-only machine)."""
     if module in sys.modules:
         return sys.modules[module].__version__
     for distribution in _DISTRIBUTIONS[module]:
@@ -31,7 +35,10 @@ def _version(module: str) -> str:
             return metadata.version(distribution)
         except metadata.PackageNotFoundError:
             continue
-    return importlib.import_module(module).__version__
+    try:
+        return importlib.import_module(module).__version__
+    except ImportError:
+        return NOT_INSTALLED
 
 
 def package_versions() -> dict[str, str]:

@@ -96,3 +96,10 @@ def test_package_versions_equal_the_imported_modules_and_need_no_tensorflow_impo
     assert versions["numpy"] == np.__version__
     assert versions["scikit-learn"] == sklearn.__version__
     assert results.package_versions() == versions  # loaded modules: their own __version__
+
+
+def test_a_package_this_python_lacks_is_named_not_installed(monkeypatch):
+    """A JAX- or PyTorch-only machine has no TensorFlow: the provenance says so instead of failing (the GPU run
+    of benchmarks/gpu_main_job.sh stopped in notebook 01 on exactly this)."""
+    monkeypatch.setitem(results._DISTRIBUTIONS, "cnnlib_absent_package", ("cnnlib-absent-package",))
+    assert results._version("cnnlib_absent_package") == results.NOT_INSTALLED
