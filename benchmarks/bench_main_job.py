@@ -138,15 +138,18 @@ def seed_agreement(reference: dict, candidate: dict) -> dict:
         for k in reference["best_by_val_per_seed"]
     ]
     conclusions = {}
+    # Rows pair by position: the first compares the best custom network (by validation) with VGG19, and the best
+    # can differ between the runs (each side then names its own pair).
     for ref_row, cand_row in zip(reference["comparisons"], candidate["comparisons"], strict=True):
-        name = f"{ref_row['A']} - {ref_row['B']}"
-        conclusions[name] = {
+        names = [f"{row['A']} - {row['B']}" for row in (ref_row, cand_row)]
+        conclusions[names[0] if names[0] == names[1] else " / ".join(names)] = {
             side: {
+                "comparison": f"{row['A']} - {row['B']}",
                 "difference": row["difference"],
                 "ci95": [round(v, 4) for v in row["ci"]],
                 "p_holm": row["p_holm"] if row["p_holm"] is not None else row["p"],
                 "rejected": bool(row["reject_holm"]) if row["p_holm"] is not None else row["p"] < 0.05,
-                "seeds_x_images": doc["bootstrap"][name]["seeds x images"],
+                "seeds_x_images": doc["bootstrap"][f"{row['A']} - {row['B']}"]["seeds x images"],
             }
             for side, row, doc in (("reference", ref_row, reference), ("candidate", cand_row, candidate))
         }
