@@ -117,3 +117,28 @@ def test_the_jax_numbers_are_the_recorded_run():
     shifts = [m["difference"] for m in measured["test_accuracy_over_seeds"].values()]
     assert f"within {100 * min(shifts):+.1f} to {100 * max(shifts):+.1f} points of TensorFlow's" in text
     assert all(lo <= 0 <= hi for lo, hi in (m["welch_ci95"] for m in measured["test_accuracy_over_seeds"].values()))
+
+
+def test_the_gpu_numbers_are_the_recorded_run():
+    """The README's sentences on the H200 run quote results/benchmarks.json "main_job_gpu" (written by
+    ``benchmarks/bench_main_job.py --from-device``)."""
+    text = " ".join(README.read_text().split())
+    stored = json.loads((config.RESULTS_DIR / "benchmarks.json").read_text())["main_job_gpu"]
+    assert stored["machine"]["tensorflow"] == "absent" and "H200" in stored["machine"]["gpu"]
+    assert f"the ten notebooks ran in {stored['cold']['notebooks_seconds']:.0f} s" in text
+    measured = stored["cold"]["against_committed_tensorflow_outputs"]
+    gpu = measured["comparisons"]["arch3_transfer - arch3"]["candidate"]
+    low, high = gpu["ci95"]
+    assert (
+        f"H200 GPU {100 * gpu['difference']:+.1f} [{100 * low:+.1f}, {100 * high:+.1f}], Holm p = {gpu['p_holm']:.3f}"
+        in text
+    )
+    shifts = [m["difference"] for m in measured["test_accuracy_over_seeds"].values()]
+    assert f"every interval contains 0 ({100 * min(shifts):+.1f} to {100 * max(shifts):+.1f} points)" in text
+    assert all(lo <= 0 <= hi for lo, hi in (m["welch_ci95"] for m in measured["test_accuracy_over_seeds"].values()))
+    (primary,) = [
+        c["candidate"]["comparison"]
+        for c in measured["comparisons"].values()
+        if "vgg19" in c["candidate"]["comparison"]
+    ]
+    assert f"best custom network by validation was {primary.split(' - ')[0]}" in text
