@@ -20,7 +20,7 @@ endif
 # outputs, executed by nbval only.
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 
-.PHONY: help report notebooks pdf compare compare-other-arithmetic test test-other-classes test-unit-then-first-notebooks test-longest-notebook test-later-notebooks-then-browser-and-jax unit lint bench bench-backends scale localisation venv venv-torch test-torch testdeps clean-cache
+.PHONY: help report notebooks pdf compare compare-other-arithmetic test test-other-classes test-unit-then-first-notebooks unit lint bench bench-backends scale localisation venv venv-torch test-torch testdeps clean-cache
 
 ## help: list the targets with what each does (these "##" comments)
 help:
@@ -63,28 +63,21 @@ compare-other-arithmetic: venv
 ## train (cells tagged NBVAL_CHECK_OUTPUT: a cold run may print training-time warnings a warm one does not).
 ## Two chains run side by side (two make jobs; each test has its own cache folder): the other-classes test
 ## (one long chain of notebooks) and, beside it, the unit tests then nbval of notebooks 01-03 in order. Then
-## two more: nbval of the longest later notebook (08) and, beside it, the other later notebooks and the explorer
-## one by one, then the explorer in a real browser and the backend tests on JAX (test-jax), which fit in the time
-## 08 takes.
+## the later notebooks (and the explorer) two at a time, whole notebooks per worker.
 # A cell may run for up to an hour: a limit against hangs (notebook 08's training cell takes about 20-25 minutes cold
 # on a 2-core AVX2 machine), not a timing test.
 NBVAL := --nbval-lax --nbval-current-env --nbval-cell-timeout=3600
 test: venv testdeps
 	$(MAKE) --no-print-directory -j 2 --output-sync=target test-other-classes test-unit-then-first-notebooks
-	$(MAKE) --no-print-directory -j 2 --output-sync=target test-longest-notebook test-later-notebooks-then-browser-and-jax
+	$(BIN)/python -m pytest $(NBVAL) -n 2 --dist loadscope $$($(BIN)/python -m cnnlib.run.notebooks --list-part together --explorer)
 
-# the chains of `make test`, two at a time (output printed when each one ends)
+# the two chains of `make test` (output printed when each one ends)
 test-other-classes: venv testdeps
 	$(BIN)/python -m pytest -m notebooks tests
-test-unit-then-first-notebooks: venv testdeps
-	$(BIN)/python -m pytest -m "not notebooks and not browser" tests
-	$(BIN)/python -m pytest $(NBVAL) $$($(BIN)/python -m cnnlib.run.notebooks --list-part in-order)
-test-longest-notebook: venv testdeps
-	$(BIN)/python -m pytest $(NBVAL) $$($(BIN)/python -m cnnlib.run.notebooks --list-part longest)
-test-later-notebooks-then-browser-and-jax: venv testdeps
-	$(BIN)/python -m pytest $(NBVAL) $$($(BIN)/python -m cnnlib.run.notebooks --list-part after-longest --explorer)
-	$(BIN)/python -m pytest -m browser tests
 	$(MAKE) --no-print-directory test-jax
+test-unit-then-first-notebooks: venv testdeps
+	$(BIN)/python -m pytest -m "not notebooks" tests
+	$(BIN)/python -m pytest $(NBVAL) $$($(BIN)/python -m cnnlib.run.notebooks --list-part in-order)
 
 ## lint: ruff (settings in pyproject.toml)
 lint: testdeps
